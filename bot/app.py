@@ -1,0 +1,154 @@
+"""The composition root: builds every part from config.toml, owns the asyncio loop, wires
+events to cores and actions to adapters. Nothing imports this module but the CLI.
+
+Lifecycle: load the config (a broken file stops the start with file:line reasons), open the
+store, start the mail side (pipeline, sender, SMTP listener and/or IMAP agent) and the voice side
+(SIP), then watch config.toml: a valid edit is applied live, a broken one is logged with its
+file:line reasons and the running configuration stays. SIGINT/SIGTERM stop everything in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from bot import config
+from bot.settings import Inbound, Settings
+
+log = logging.getLogger("confbot")
+
+RELOAD_POLL_SECONDS = 2.0
+
+
+class App:
+    def __init__(self, config_path: str | Path, *, voice: bool = True, mail: bool = True):
+        self.config_path = Path(config_path)
+        self.settings: Settings = config.load(self.config_path)
+        self.want_voice, self.want_mail = voice, mail
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.store = None
+        self.pipeline = None
+        self.listeners: list = []
+        self.voice = None
+
+    # ---- mail side ------------------------------------------------------------------------------
+    async def start_mail(self) -> None:
+        from bot.store import SqliteStore
+        from mail.agent import Agent
+        from mail.outbound import make_outbound
+        from mail.pipeline import MailPipeline
+
+        s = self.settings
+        Path(s.service.data_dir).mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(Path(s.service.data_dir) / "confbot.sqlite3")
+        self.pipeline = MailPipeline(s, self.store, Agent(s, self.store), make_outbound(s.mail))
+        await self.pipeline.start()
+        if Inbound.SMTP in s.mail.inbound:
+            from mail.smtp_in import SmtpListener
+            smtp = SmtpListener(s.mail.smtp, self.pipeline.accept)
+            await smtp.start()
+            self.listeners.append(smtp)
+            log.info("SMTP listener on %s:%d", s.mail.smtp.host, s.mail.smtp.port)
+        if Inbound.IMAP in s.mail.inbound:
+            from mail.imap_in import ImapAgent
+            imap = ImapAgent(s.mail.imap, self.pipeline)
+            await imap.start()
+            self.listeners.append(imap)
+            log.info("IMAP agent on %s:%d, folder %s", s.mail.imap.host, s.mail.imap.port, s.mail.imap.folder)
+        log.info("replies go to %s", s.mail.outbox_dir if s.mail.outbound.value == "outbox"
+                 else f"relay {s.mail.relay.host}:{s.mail.relay.port}")
+
+    # ---- voice side -----------------------------------------------------------------------------
+    async def start_voice(self) -> None:
+        from bot.voice import VoiceService
+        self.voice = VoiceService(self.settings, asyncio.get_running_loop())
+        await self.voice.start()
+        log.info("SIP on %s:%d (%s)", self.settings.sip.host, self.settings.sip.port,
+                 ", ".join(self.settings.sip.transports))
+
+    # ---- live reload ----------------------------------------------------------------------------
+    async def watch_config(self) -> None:
+        last = self._stamp()
+        while not self.stopping.is_set():
+            try:
+                await asyncio.wait_for(self.stopping.wait(), RELOAD_POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            stamp = self._stamp()
+            if stamp == last:
+                continue
+            last = stamp
+            try:
+                new = config.load(self.config_path)
+            except config.ConfigError as e:
+                log.error("config edit rejected, the running configuration stays:\n%s", e)
+                continue
+            self.apply(new)
+
+    def _stamp(self):
+        try:
+            st = self.config_path.stat()
+            return st.st_mtime_ns, st.st_size
+        except OSError:
+            return None
+
+    def apply(self, new: Settings) -> None:
+        old, self.settings = self.settings, new
+        for part in ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports", "service.data_dir"):
+            section, key = part.split(".")
+            if getattr(getattr(old, section), key) != getattr(getattr(new, section), key):
+                log.warning("config: %s changed; it takes effect after a restart", part)
+        if self.pipeline is not None:
+            self.pipeline.reconfigure(new)
+        if self.voice is not None and hasattr(self.voice, "reconfigure"):
+            self.voice.reconfigure(new)
+        log.info("config reloaded from %s", self.config_path)
+
+    # ---- run ------------------------------------------------------------------------------------
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        try:
+            if self.want_mail:
+                await self.start_mail()
+            if self.want_voice:
+                await self.start_voice()
+            self.tasks.append(asyncio.create_task(self.watch_config(), name="config-watch"))
+            log.info("confbot running (config %s); Ctrl-C stops", self.config_path)
+            await self.stopping.wait()
+        finally:
+            await self.shutdown()
+        return 0
+
+    async def shutdown(self) -> None:
+        log.info("stopping")
+        self.stopping.set()
+        for listener in reversed(self.listeners):
+            await _quietly(listener.stop(), "mail listener")
+        if self.voice is not None:
+            await _quietly(self.voice.stop(), "voice service")
+        if self.pipeline is not None:
+            await _quietly(self.pipeline.stop(), "mail pipeline")
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        log.info("stopped")
+
+
+async def _quietly(coro, what: str) -> None:
+    try:
+        await asyncio.wait_for(coro, 15)
+    except Exception:  # a failing part must not keep the others running
+        log.exception("error while stopping the %s", what)
+
+
+def run(config_path: str | Path, *, voice: bool = True, mail: bool = True) -> int:
+    try:
+        app = App(config_path, voice=voice, mail=mail)
+    except config.ConfigError as e:
+        log.error("cannot start, the configuration has errors:\n%s", e)
+        return 1
+    return asyncio.run(app.main())

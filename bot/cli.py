@@ -1,0 +1,183 @@
+"""The `confbot` command line: run the service, check the config, inspect and manage bookings.
+
+Owns argument parsing and printing only; the work is done by the cores and adapters it calls.
+Exit codes: 0 success, 1 the input was refused (bad config, mail that cannot be a booking,
+unknown reference), 2 usage errors (argparse).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def _settings(path: str):
+    from bot import config
+    try:
+        return config.load(path)
+    except config.ConfigError as e:
+        print(str(e), file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _store(settings):
+    from bot.store import SqliteStore
+    return SqliteStore(Path(settings.service.data_dir) / "confbot.sqlite3")
+
+
+def _now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        now = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"confbot: --now {text!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+01:00)")
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def cmd_check_config(args) -> int:
+    from bot import config
+    try:
+        s = config.load(args.path)
+    except config.ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK — {len(s.dialin)} dial-in numbers, {len(s.rooms)} rooms, "
+          f"{s.capacity.total_lines} lines, mail in via {', '.join(i.value for i in s.mail.inbound)}, "
+          f"replies via {s.mail.outbound.value}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from bot.app import run
+    return run(args.config, voice=not args.no_voice, mail=not args.no_mail)
+
+
+def cmd_booking_parse(args) -> int:
+    from mail.parse import Parsed, parse_booking
+    settings = _settings(args.config)
+    try:
+        raw = Path(args.file).read_bytes()
+    except OSError as e:
+        print(json.dumps({"error": f"Cannot read {args.file}: {e.strerror}.", "reason": "unreadable"}))
+        return 1
+    result = parse_booking(raw, now=_now(args.now), settings=settings)
+    print(json.dumps(result.to_json(), ensure_ascii=False))
+    return 0 if isinstance(result, Parsed) else 1
+
+
+def _booking_dict(b, tz) -> dict:
+    return {
+        "reference": b.reference, "status": b.status.value, "title": b.title,
+        "organizer": b.organizer, "start": b.start.astimezone(tz).isoformat(),
+        "end": b.end.astimezone(tz).isoformat(), "participants": b.participants,
+        "dial_in_mode": b.dial_in_mode.value, "participant_pin": b.participant_pin,
+        "moderator_pin": b.moderator_pin, "invitees": list(b.invitees), "language": b.language,
+    }
+
+
+def cmd_booking_list(args) -> int:
+    settings = _settings(args.config)
+    tz = settings.service.timezone
+    since = None if args.all else datetime.now(timezone.utc)
+    rows = _store(settings).list(since=since, include_cancelled=args.all)
+    if args.json:
+        print(json.dumps([_booking_dict(b, tz) for b in rows], ensure_ascii=False, indent=1))
+        return 0
+    if not rows:
+        print("no bookings" + ("" if args.all else " from now on (use --all for past and cancelled)"))
+    for b in rows:
+        print(f"{b.reference}  {b.start.astimezone(tz):%Y-%m-%d %H:%M}–{b.end.astimezone(tz):%H:%M}  "
+              f"{b.participants:>4} lines  {b.status.value:<9}  {b.organizer}  {b.title}")
+    return 0
+
+
+def _lookup(settings, ref_text: str):
+    from bot.booking import normalize_reference
+    ref = normalize_reference(ref_text)
+    if ref is None:
+        print(f"confbot: {ref_text!r} is not a booking reference (they look like CB-7K2Q9)", file=sys.stderr)
+        return None, None
+    store = _store(settings)
+    b = store.get(ref)
+    if b is None:
+        print(f"confbot: no booking {ref}", file=sys.stderr)
+    return store, b
+
+
+def cmd_booking_show(args) -> int:
+    settings = _settings(args.config)
+    _, b = _lookup(settings, args.reference)
+    if b is None:
+        return 1
+    print(json.dumps(_booking_dict(b, settings.service.timezone), ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_booking_cancel(args) -> int:
+    settings = _settings(args.config)
+    store, b = _lookup(settings, args.reference)
+    if b is None:
+        return 1
+    if not b.active:
+        print(f"{b.reference} was already cancelled")
+        return 0
+    store.cancel(b.reference)
+    print(f"{b.reference} cancelled; its {b.participants} lines are free again "
+          f"(no mail is sent: tell the organizer {b.organizer})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="confbot", description="Telephone conferences booked by email.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="start the service (mail agent and SIP side) from the config")
+    r.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    r.add_argument("--no-voice", action="store_true", help="mail side only")
+    r.add_argument("--no-mail", action="store_true", help="SIP side only")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check-config", help="validate a config file; errors as file:line: reason")
+    c.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    c.set_defaults(func=cmd_check_config)
+
+    b = sub.add_parser("booking", help="parse booking mails, list, show and cancel bookings")
+    bsub = b.add_subparsers(dest="booking_command", required=True, metavar="ACTION")
+    bp = bsub.add_parser("parse", help="parse a booking mail (.eml) and print the result as JSON")
+    bp.add_argument("file", help="the mail, as an RFC 5322 .eml file")
+    bp.add_argument("--now", help="reference time for 'in the past' (ISO 8601; default: now)")
+    bp.add_argument("--config", default=DEFAULT_CONFIG)
+    bp.set_defaults(func=cmd_booking_parse)
+    bl = bsub.add_parser("list", help="list bookings from now on")
+    bl.add_argument("--all", action="store_true", help="include past and cancelled bookings")
+    bl.add_argument("--json", action="store_true", help="print JSON")
+    bl.add_argument("--config", default=DEFAULT_CONFIG)
+    bl.set_defaults(func=cmd_booking_list)
+    bs = bsub.add_parser("show", help="show one booking with its PINs")
+    bs.add_argument("reference")
+    bs.add_argument("--config", default=DEFAULT_CONFIG)
+    bs.set_defaults(func=cmd_booking_show)
+    bc = bsub.add_parser("cancel", help="cancel a booking and free its lines")
+    bc.add_argument("reference")
+    bc.add_argument("--config", default=DEFAULT_CONFIG)
+    bc.set_defaults(func=cmd_booking_cancel)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+                        if args.command != "run" else [logging.INFO, logging.DEBUG][min(args.verbose, 1)],
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

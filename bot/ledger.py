@@ -1,0 +1,83 @@
+"""The booking ledger interface (pure): what the mail agent and the IVR ask of bookings.
+
+`bot.store.SqliteStore` implements it over SQLite (atomic reservation inside one
+`BEGIN IMMEDIATE` transaction); tests of pure cores may use an in-memory implementation that
+shares this interface (STYLE lesson 12). Results are values, never exceptions, for expected
+outcomes (full, unknown reference, not the organizer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.booking import Booking, BookingRequest
+from bot.settings import CapacitySettings
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    booking: Booking
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    """Not enough lines (or room size) for the window. `proposals`: up to 3 nearest free slots
+    of the same length; `free_lines`: the fewest lines free at any instant of the window."""
+    reason: str                 # "lines" (a room too big for the rules is Refused instead)
+    free_lines: int
+    proposals: tuple[Slot, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The request breaks a rule: reason is one of "past", "too_long", "too_far_ahead",
+    "too_short", "too_many_participants", "no_participants" (new bookings and changes), or
+    "unknown_reference", "cancelled" (changes); detail is a human sentence."""
+    reason: str
+    detail: str
+
+
+ReserveResult = Reserved | Full | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMail:
+    """A journal row: every inbound mail is kept, raw, before it is acted upon."""
+    id: int
+    received: datetime
+    transport: str              # "smtp" | "imap" | "cli"
+    message_id: str | None
+    sender: str | None
+    raw: bytes
+    outcome: str | None         # None until handled, then e.g. "booked CB-7K2Q9", "refused: past"
+
+
+class Ledger(Protocol):
+    def reserve(self, request: BookingRequest, now: datetime, capacity: CapacitySettings,
+                pin_length: int, source_message_id: str | None = None) -> ReserveResult: ...
+
+    def change(self, reference: str, now: datetime, capacity: CapacitySettings, *,
+               start: datetime | None = None, end: datetime | None = None,
+               participants: int | None = None) -> ReserveResult: ...
+
+    def cancel(self, reference: str) -> Booking | None: ...
+
+    def get(self, reference: str) -> Booking | None: ...
+
+    def find_by_pin(self, pin: str, at: datetime, early_minutes: int = 0) -> tuple[Booking, bool] | None:
+        """The booking whose participant or moderator PIN is `pin` and whose window (opened
+        `early_minutes` early) contains `at`; the bool is True for the moderator PIN."""
+        ...
+
+    def list(self, since: datetime | None = None, include_cancelled: bool = False) -> list[Booking]: ...
+
+    def booking_for_message(self, message_id: str) -> Booking | None:
+        """The booking a given inbound Message-ID already produced (same mail seen twice)."""
+        ...

@@ -1,0 +1,158 @@
+"""Typed, frozen configuration tables (pure). `bot.config` compiles config.toml into these.
+
+Every part of confbot receives the slice it needs from the composition root; nothing re-reads
+the file while handling calls or mail. A reload builds a new `Settings`; running calls keep the
+snapshot they started with.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+
+class Tariff(enum.Enum):
+    PREMIUM = "premium"      # 090x-style, the caller pays
+    TOLLFREE = "tollfree"    # 080x-style, the booking's initiator pays
+    STANDARD = "standard"    # a plain number (internal extensions, demo rooms)
+
+
+class Route(enum.Enum):
+    PIN = "pin"              # ask for a participant/moderator PIN
+    DIRECT = "direct"        # straight into a fixed room
+    MENU = "menu"            # a DTMF menu first
+    OPERATOR = "operator"    # the operator (superuser) desk
+
+
+class Inbound(enum.Enum):
+    SMTP = "smtp"
+    IMAP = "imap"
+
+
+class Outbound(enum.Enum):
+    OUTBOX = "outbox"        # Maildir under var/outbox/: no mail server needed
+    RELAY = "relay"          # an SMTP relay through aiosmtplib
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    name: str = "confbot"
+    timezone: ZoneInfo = ZoneInfo("Europe/Berlin")
+    languages: tuple[str, ...] = ("de", "en")
+    default_language: str = "de"
+    data_dir: str = "var"
+
+
+@dataclass(frozen=True, slots=True)
+class DialIn:
+    number: str              # as printed in mails, e.g. "+49 900 5555 100"
+    user: str                # SIP request-URI user part that selects this entry, e.g. "4990055551000"
+    tariff: Tariff
+    route: Route
+    room: str | None = None  # for Route.DIRECT
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapacitySettings:
+    total_lines: int = 200
+    room_max: int = 50
+    default_minutes: int = 60
+    max_minutes: int = 480
+    max_days_ahead: int = 365
+    slot_step_minutes: int = 15  # granularity of proposed free slots
+
+
+@dataclass(frozen=True, slots=True)
+class PinSettings:
+    length: int = 6
+    early_join_minutes: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpListen:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_size: int = 10 * 1024 * 1024
+    tls_cert: str | None = None   # STARTTLS offered when cert and key are set
+    tls_key: str | None = None
+    auth_users: tuple[tuple[str, str], ...] = ()  # (user, password); AUTH required when set
+
+
+@dataclass(frozen=True, slots=True)
+class ImapSettings:
+    host: str = "127.0.0.1"
+    port: int = 993
+    user: str = ""
+    password: str = ""
+    folder: str = "INBOX"
+    tls: bool = True
+    idle_minutes: int = 25        # re-IDLE before the server's 29-minute limit
+
+
+@dataclass(frozen=True, slots=True)
+class RelaySettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    starttls: bool = False
+    tls: bool = False
+    user: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    address: str = "confbot@localhost"   # the bot's own address (From of replies)
+    inbound: tuple[Inbound, ...] = (Inbound.SMTP,)
+    outbound: Outbound = Outbound.OUTBOX
+    outbox_dir: str = "var/outbox"
+    smtp: SmtpListen = field(default_factory=SmtpListen)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    allowed_senders: tuple[str, ...] = ()  # "alice@example.com" or "example.com" / "@example.com"
+    rate_limit_per_hour: int = 30
+    retry_seconds: tuple[int, ...] = (5, 30, 120, 600, 1800)
+
+
+@dataclass(frozen=True, slots=True)
+class SipSettings:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    transports: tuple[str, ...] = ("udp", "tcp")
+    clock_rate: int = 8000
+    codecs: tuple[str, ...] = ("PCMA", "PCMU", "G722")
+    rtp_port: int = 20000
+    rtp_port_range: int = 10000
+    max_calls: int = 500
+    tls_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    srtp: str = "disabled"        # disabled | optional | mandatory
+    log_level: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    name: str
+    max_participants: int
+    announce_joins: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    dialin: tuple[DialIn, ...] = ()
+    capacity: CapacitySettings = field(default_factory=CapacitySettings)
+    pins: PinSettings = field(default_factory=PinSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    sip: SipSettings = field(default_factory=SipSettings)
+    rooms: tuple[RoomSettings, ...] = ()
+
+    def dialin_for(self, tariff: Tariff) -> DialIn | None:
+        return next((d for d in self.dialin if d.tariff is tariff), None)
+
+    def dialin_by_user(self, user: str) -> DialIn | None:
+        return next((d for d in self.dialin if d.user == user), None)
+
+    def room(self, name: str) -> RoomSettings | None:
+        return next((r for r in self.rooms if r.name == name), None)

@@ -1,0 +1,335 @@
+"""The mail agent policy (pure): one inbound mail in, the reply mails and a journal note out.
+
+Owns the decision what to do with a mail, in this order: never answer robots (no mail loops:
+Auto-Submitted, Precedence bulk/list/junk, mailing lists, empty Return-Path, our own address,
+mailer-daemons, delivery reports); a per-sender rate limit (one notice per hour, then silence;
+it comes before the sender check so refusals cannot be used to flood a forged address);
+senders not allowed by config get a polite refusal; a subject with a booking reference is a
+follow-up (organizer only: cancel, change, status); anything else is a new booking.
+Must not touch sockets, files, the clock (`now` is passed in) or the store's internals: it speaks
+to any `bot.ledger.Ledger`. Wording and MIME are `mail.compose`'s; reading mails is `mail.parse`'s.
+Nothing raises out of `handle()`: an unexpected error becomes an apology and "error: …".
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Callable
+
+from bot.booking import Booking, normalize_reference
+from bot.ledger import Full, Ledger, Refused, Reserved, ReserveResult
+from bot.settings import Settings
+from mail import compose
+from mail.body import booking_text
+from mail.compose import Problem
+from mail.mime import extract, header, sender as sender_of
+from mail.parse import ParseError, detect_language, parse_booking, parse_change
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+# "CB-7K2Q9", "cb 7k2q9", "CB7K2Q9": candidates for bot.booking.normalize_reference.
+_REFERENCE = re.compile(r"\bCB[\s-]?[0-9A-Z]{5}\b", re.IGNORECASE)
+_WORD = re.compile(r"\w+")
+_DAEMONS = frozenset({"mailer-daemon", "mailer_daemon", "mail-daemon", "postmaster"})
+
+
+class Command(enum.Enum):
+    CANCEL = "cancel"
+    CHANGE = "change"
+    STATUS = "status"
+
+
+COMMAND_WORDS: dict[str, Command] = {
+    **dict.fromkeys(("storno", "stornieren", "stornierung", "absagen", "absage",
+                     "cancel", "cancellation"), Command.CANCEL),
+    **dict.fromkeys(("ändern", "aendern", "änderung", "aenderung", "ändere", "verschieben",
+                     "verlegen", "change", "reschedule", "move", "postpone"), Command.CHANGE),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    replies: tuple[EmailMessage, ...]
+    outcome: str  # journal note: "booked CB-7K2Q9", "refused: past", "ignored: auto-submitted"
+
+
+class Limit(enum.Enum):
+    PASS = "pass"
+    NOTICE = "notice"    # first mail over the limit: one short notice
+    SILENT = "silent"    # further mails in that hour: no reply at all
+
+
+class RateLimiter:
+    """Per sender: at most `limit` mails answered in any sliding hour; the first mail beyond
+    gets a notice, the rest of that hour is silent. State is bounded by the senders of the
+    last hour."""
+
+    def __init__(self, limit: int, window: timedelta = HOUR) -> None:
+        self._limit, self._window = limit, window
+        self._seen: dict[str, deque[datetime]] = {}
+        self._noticed: dict[str, datetime] = {}
+
+    def check(self, sender: str, at: datetime) -> Limit:
+        self._forget(at)
+        seen = self._seen.setdefault(sender, deque())
+        if len(seen) < self._limit:
+            seen.append(at)
+            return Limit.PASS
+        if sender in self._noticed:
+            return Limit.SILENT
+        self._noticed[sender] = at
+        return Limit.NOTICE
+
+    def _forget(self, at: datetime) -> None:
+        horizon = at - self._window
+        for key in list(self._seen):
+            seen = self._seen[key]
+            while seen and seen[0] <= horizon:
+                seen.popleft()
+            if not seen:
+                del self._seen[key]
+        for key, when in list(self._noticed.items()):
+            if when <= horizon:
+                del self._noticed[key]
+
+
+def sender_allowed(sender: str, allowed: tuple[str, ...]) -> bool:
+    """Entries are full addresses ("alice@example.com") or domains ("example.com",
+    "@example.com"); a domain matches exactly, not its subdomains. Empty: nobody."""
+    domain = sender.rpartition("@")[2]
+    for entry in allowed:
+        entry = entry.strip().lower()
+        if "@" in entry.lstrip("@"):
+            if entry == sender:
+                return True
+        elif entry.lstrip("@") == domain:
+            return True
+    return False
+
+
+def find_reference(subject: str) -> str | None:
+    for match in _REFERENCE.finditer(subject):
+        reference = normalize_reference(match.group())
+        if reference:
+            return reference
+    return None
+
+
+def own_text(msg: EmailMessage) -> str:
+    """The writer's own words: quotes of earlier mails and signatures are cut by `mail.body`."""
+    return "\n".join(booking_text(text) for text in extract(msg).texts)
+
+
+def find_command(msg: EmailMessage, booking: Booking) -> Command:
+    """The first command word in the subject (minus the booking's title, which may contain
+    anything) or in the writer's own text (our quoted mails name the command words, so quotes
+    must not count). No command word: status."""
+    subject = header(msg, "Subject").replace(booking.title, " ")
+    for text in (subject, own_text(msg)):
+        for word in _WORD.findall(text.casefold()):
+            if word in COMMAND_WORDS:
+                return COMMAND_WORDS[word]
+    return Command.STATUS
+
+
+class Agent:
+    def __init__(self, settings: Settings, ledger: Ledger, *,
+                 rate_limit_clock: Callable[[], datetime] | None = None) -> None:
+        """`rate_limit_clock`: where the rate limiter reads the time; by default the `now`
+        given to `handle()` (so replaying the journal is deterministic)."""
+        self.settings = settings
+        self.ledger = ledger
+        self._clock = rate_limit_clock
+        self._limiter = RateLimiter(settings.mail.rate_limit_per_hour)
+
+    def handle(self, msg: EmailMessage, now: datetime) -> Decision:
+        try:
+            ignored = self.ignore_reason(msg)
+        except Exception as exc:  # cannot tell whether answering is safe: stay silent
+            log.exception("loop check failed")
+            return Decision((), f"error: {type(exc).__name__}: {exc}")
+        if ignored is not None:
+            return Decision((), f"ignored: {ignored}")
+        sender = sender_of(msg)
+        try:
+            return self._decide(msg, sender, now)
+        except Exception as exc:
+            log.exception("mail from %s could not be handled", sender)
+            outcome = f"error: {type(exc).__name__}: {exc}"
+            try:
+                reply = compose.refusal(Problem.ERROR, self.settings, to=sender, original=msg,
+                                        now=now, lang=self._language(msg))
+            except Exception:
+                log.exception("could not even compose the apology")
+                return Decision((), outcome)
+            return Decision((reply,), outcome)
+
+    def ignore_reason(self, msg: EmailMessage) -> str | None:
+        """Why this mail must get no answer at all, or None (RFC 3834 section 2)."""
+        auto = header(msg, "Auto-Submitted").split(";")[0].strip().lower()
+        if auto and auto != "no":
+            return "auto-submitted"
+        precedence = header(msg, "Precedence").lower()
+        if precedence in ("bulk", "list", "junk"):
+            return f"precedence {precedence}"
+        if header(msg, "List-Id"):
+            return "mailing list"
+        if msg.get("Return-Path") is not None and header(msg, "Return-Path").strip("<> ") == "":
+            return "empty return-path"
+        if msg.get_content_type() == "multipart/report":
+            return "delivery report"
+        sender = sender_of(msg)
+        if not sender:
+            return "no sender address"
+        if sender == self.settings.mail.address.lower():
+            return "own address"
+        if sender.partition("@")[0] in _DAEMONS:
+            return "mailer-daemon"
+        return None
+
+    # -- the policy ------------------------------------------------------------------------
+
+    def _decide(self, msg: EmailMessage, sender: str, now: datetime) -> Decision:
+        limit = self._limiter.check(sender, self._clock() if self._clock else now)
+        if limit is Limit.SILENT:
+            return Decision((), "ignored: rate limited")
+        if limit is Limit.NOTICE:
+            return self._refuse(Problem.RATE_LIMITED, msg, sender, now, "rate limited")
+        allowed = self.settings.mail.allowed_senders
+        if not sender_allowed(sender, allowed):
+            problem = Problem.NOT_ALLOWED if allowed else Problem.NOBODY_ALLOWED
+            return self._refuse(problem, msg, sender, now, "sender not allowed")
+        reference = find_reference(header(msg, "Subject"))
+        if reference is not None:
+            return self._follow_up(msg, sender, reference, now)
+        return self._book(msg, sender, now)
+
+    def _book(self, msg: EmailMessage, sender: str, now: datetime) -> Decision:
+        message_id = header(msg, "Message-ID") or None
+        parsed = parse_booking(msg, now=now, settings=self.settings)
+        if isinstance(parsed, ParseError):
+            reply = compose.refuse_missing(self.settings, to=sender, original=msg, now=now,
+                                           lang=parsed.language, missing=parsed.missing,
+                                           error=parsed.error, reason=parsed.reason)
+            why = parsed.reason or "missing " + (", ".join(parsed.missing) or "details")
+            return Decision((reply,), f"refused: {why}")
+        request = parsed.request
+        result = self.ledger.reserve(request, now, self.settings.capacity,
+                                     self.settings.pins.length, source_message_id=message_id)
+        if isinstance(result, Reserved):
+            booking = result.booking
+            replies = [compose.confirmation(booking, self.settings, to=sender, original=msg,
+                                            now=now, lang=request.language)]
+            replies += [compose.invitee_mail(booking, invitee, self.settings, now=now)
+                        for invitee in self._invitees(booking)]
+            return Decision(tuple(replies), f"booked {booking.reference}")
+        return self._not_reserved(result, msg, sender, now, request.language, request.start,
+                                  request.end, request.participants)
+
+    def _not_reserved(self, result: ReserveResult, msg: EmailMessage, sender: str,
+                      now: datetime, lang: str, start: datetime, end: datetime,
+                      participants: int) -> Decision:
+        if isinstance(result, Full):
+            reply = compose.refuse_full(self.settings, to=sender, original=msg, now=now,
+                                        lang=lang, start=start, end=end,
+                                        participants=participants, reason=result.reason,
+                                        free_lines=result.free_lines, proposals=result.proposals)
+            return Decision((reply,), f"refused: full ({result.reason})")
+        assert isinstance(result, Refused), result
+        reply = compose.refuse_rule(self.settings, to=sender, original=msg, now=now, lang=lang,
+                                    reason=result.reason, detail=result.detail, start=start,
+                                    end=end, participants=participants)
+        return Decision((reply,), f"refused: {result.reason}")
+
+    def _follow_up(self, msg: EmailMessage, sender: str, reference: str,
+                   now: datetime) -> Decision:
+        booking = self.ledger.get(reference)
+        lang = self._language(msg, booking)
+        if booking is None:
+            return self._refuse(Problem.UNKNOWN_REFERENCE, msg, sender, now,
+                                f"unknown reference {reference}", lang, reference=reference)
+        if booking.organizer.lower() != sender:
+            return self._refuse(Problem.NOT_ORGANIZER, msg, sender, now,
+                                f"not the organizer of {reference}", lang,
+                                reference=reference)
+        command = find_command(msg, booking)
+        if command is not Command.STATUS and not booking.active:
+            return self._refuse(Problem.ALREADY_CANCELLED, msg, sender, now,
+                                f"{reference} already cancelled", lang, reference=reference)
+        match command:
+            case Command.CANCEL:
+                return self._cancel(msg, sender, booking, now, lang)
+            case Command.CHANGE:
+                return self._change(msg, sender, booking, now, lang)
+            case Command.STATUS:
+                reply = compose.status(booking, self.settings, to=sender, original=msg, now=now,
+                                       lang=lang)
+                return Decision((reply,), f"status {reference}")
+
+    def _cancel(self, msg: EmailMessage, sender: str, booking: Booking, now: datetime,
+                lang: str) -> Decision:
+        cancelled = self.ledger.cancel(booking.reference)
+        if cancelled is None:
+            return self._refuse(Problem.UNKNOWN_REFERENCE, msg, sender, now,
+                                f"unknown reference {booking.reference}", lang,
+                                reference=booking.reference)
+        replies = [compose.cancellation(cancelled, self.settings, to=sender, original=msg,
+                                        now=now, lang=lang)]
+        replies += [compose.cancellation_notice(cancelled, invitee, self.settings, now=now)
+                    for invitee in self._invitees(cancelled)]
+        return Decision(tuple(replies), f"cancelled {booking.reference}")
+
+    def _change(self, msg: EmailMessage, sender: str, booking: Booking, now: datetime,
+                lang: str) -> Decision:
+        wanted = parse_change(msg, now=now, settings=self.settings, current=booking)
+        changes = {key: wanted[key] for key in ("start", "end", "participants")
+                   if wanted.get(key) is not None}
+        if not changes:
+            return self._refuse(Problem.NOTHING_TO_CHANGE, msg, sender, now,
+                                f"change of {booking.reference} without new values", lang,
+                                reference=booking.reference)
+        start = changes.get("start", booking.start)
+        end = changes.get("end", start + (booking.end - booking.start))
+        participants = changes.get("participants", booking.participants)
+        result = self.ledger.change(booking.reference, now, self.settings.capacity, **changes)
+        if not isinstance(result, Reserved):
+            return self._not_reserved(result, msg, sender, now, lang, start, end, participants)
+        updated = result.booking
+        replies = [compose.confirmation(updated, self.settings, to=sender, original=msg,
+                                        now=now, lang=lang, changed=True)]
+        replies += [compose.invitee_mail(updated, invitee, self.settings, now=now, changed=True)
+                    for invitee in self._invitees(updated)]
+        return Decision(tuple(replies), f"changed {booking.reference}")
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _refuse(self, problem: Problem, msg: EmailMessage, sender: str, now: datetime,
+                note: str, lang: str | None = None, **facts: object) -> Decision:
+        reply = compose.refusal(problem, self.settings, to=sender, original=msg, now=now,
+                                lang=lang or self._language(msg), sender=sender, **facts)
+        return Decision((reply,), f"refused: {note}")
+
+    def _invitees(self, booking: Booking) -> list[str]:
+        """Each invitee once; never the organizer (who has the full mail) nor the bot."""
+        skip = {booking.organizer.lower(), self.settings.mail.address.lower()}
+        out: list[str] = []
+        for invitee in booking.invitees:
+            address = invitee.strip().lower()
+            if address and "@" in address and address not in skip:
+                skip.add(address)
+                out.append(invitee.strip())
+        return out
+
+    def _language(self, msg: EmailMessage, booking: Booking | None = None) -> str:
+        """The mail's language; when it is undecided, the booking's or the service default."""
+        default = booking.language if booking else self.settings.service.default_language
+        try:
+            return detect_language(f"{header(msg, 'Subject')}\n{own_text(msg)}", default=default)
+        except Exception:
+            return default

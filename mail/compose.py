@@ -1,0 +1,302 @@
+"""Reply mails (pure): the texts in German and English and the MIME messages that carry them.
+
+Owns every word the bot writes by mail, the date/time wording in the service time zone, who
+dials which number (B8), and the reply headers that keep mail loops away (Auto-Submitted,
+In-Reply-To, References; RFC 3834). The .ics bodies come from `mail.ics`.
+Must not decide anything (that is `mail.agent`), and must not touch sockets, files or clocks:
+`now` is passed in. Replies always go to the given address, never to a Reply-To header.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from zoneinfo import ZoneInfo
+
+from bot.booking import Booking, DialInMode
+from bot.ledger import Slot
+from bot.settings import Settings, Tariff
+from mail import ics
+from mail.texts import DAYS, MISSING_LABELS, MONTHS, PARSE_REASONS, RULE_TEXTS, TEXTS
+
+
+class Problem(enum.Enum):
+    """Why a mail gets a refusal instead of a booking; each has a text per language."""
+    NOT_ALLOWED = "not_allowed"
+    NOBODY_ALLOWED = "nobody_allowed"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    NOT_ORGANIZER = "not_organizer"
+    ALREADY_CANCELLED = "already_cancelled"
+    NOTHING_TO_CHANGE = "nothing_to_change"
+    RATE_LIMITED = "rate_limited"
+    ERROR = "error"
+
+
+def language(code: str | None) -> str:
+    """The reply language: German for "de…", English for everything else."""
+    return "de" if (code or "").lower().startswith("de") else "en"
+
+
+# --- wording of dates, times and dial-in numbers ---------------------------------------------
+
+def day_text(dt: datetime, lang: str) -> str:
+    """`Tuesday, 14 January 2025` / `Dienstag, 14. Januar 2025`."""
+    day, month = DAYS[lang][dt.weekday()], MONTHS[lang][dt.month - 1]
+    if lang == "de":
+        return f"{day}, {dt.day}. {month} {dt.year}"
+    return f"{day}, {dt.day} {month} {dt.year}"
+
+
+def span_text(start: datetime, end: datetime, tz: ZoneInfo, lang: str) -> str:
+    """A window in the service time zone with the date written out, e.g.
+    `Tuesday, 14 January 2025, 10:00–11:00 (CET)`; a window across midnight names both days."""
+    s, e = start.astimezone(tz), end.astimezone(tz)
+    uhr = " Uhr" if lang == "de" else ""
+    if s.date() == e.date():
+        return f"{day_text(s, lang)}, {s:%H:%M}–{e:%H:%M}{uhr} ({s.tzname()})"
+    return (f"{day_text(s, lang)}, {s:%H:%M}{uhr} ({s.tzname()}) – "
+            f"{day_text(e, lang)}, {e:%H:%M}{uhr} ({e.tzname()})")
+
+
+def _number(settings: Settings, tariff: Tariff, lang: str) -> str:
+    dialin = settings.dialin_for(tariff)
+    return dialin.number if dialin else TEXTS[lang]["no_number"]
+
+
+def participant_number(booking: Booking, settings: Settings, lang: str) -> str:
+    """The number the participants (not the organizer) dial: toll-free when the organizer pays."""
+    tariff = Tariff.TOLLFREE if booking.dial_in_mode is DialInMode.INITIATOR_PAYS else Tariff.PREMIUM
+    return _number(settings, tariff, lang)
+
+
+def dialin_lines(booking: Booking, settings: Settings, lang: str, *, organizer: bool) -> list[str]:
+    """Who dials what (B8). The organizer is told both numbers when they differ."""
+    t = TEXTS[lang]
+    if not organizer:
+        return [f"{t['dial_in']}: {participant_number(booking, settings, lang)}"]
+    premium = _number(settings, Tariff.PREMIUM, lang)
+    if booking.dial_in_mode is DialInMode.ALL_PREMIUM:
+        return [f"{t['dial_in_everyone']}: {premium}"]
+    return [f"{t['dial_in_organizer']}: {premium}",
+            f"{t['dial_in_participants']}: {participant_number(booking, settings, lang)}"]
+
+
+def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool) -> list[str]:
+    t = TEXTS[lang]
+    lines = [f"{t['reference']}: {booking.reference}",
+             f"{t['title']}: {booking.title}",
+             f"{t['when']}: {span_text(booking.start, booking.end, settings.service.timezone, lang)}",
+             f"{t['participants']}: {booking.participants}",
+             ""]
+    lines += dialin_lines(booking, settings, lang, organizer=organizer)
+    if organizer:
+        lines += [f"{t['participant_pin']}: {booking.participant_pin}",
+                  f"{t['moderator_pin']}: {booking.moderator_pin} {t['moderator_note']}"]
+    else:
+        lines.append(f"{t['pin']}: {booking.participant_pin}")
+    return lines
+
+
+def _calendar(booking: Booking, settings: Settings, method: ics.Method, now: datetime,
+              partstat: ics.PartStat = ics.PartStat.ACCEPTED) -> bytes:
+    """The event text carries the participants' number and PIN only: .ics files get forwarded."""
+    lang = language(booking.language)
+    number = participant_number(booking, settings, lang)
+    t = TEXTS[lang]
+    location = f"{t['phone']} {number}, {t['pin']} {booking.participant_pin}"
+    description = "\n".join([f"{t['reference']}: {booking.reference}",
+                             f"{t['dial_in']}: {number}",
+                             f"{t['pin']}: {booking.participant_pin}"])
+    return ics.build(booking, method, bot_address=settings.mail.address, now=now,
+                     location=location, description=description,
+                     bot_name=settings.service.name, partstat=partstat)
+
+
+def confirmation_method(booking: Booking) -> ics.Method:
+    """REPLY to the organizer's own event when the booking came as an invitation, else PUBLISH."""
+    return ics.Method.REPLY if booking.invite_uid else ics.Method.PUBLISH
+
+
+# --- the message envelope ---------------------------------------------------------------------
+
+def _message(settings: Settings, *, to: str, subject: str, body: list[str], now: datetime,
+             lang: str, original: EmailMessage | None = None, auto: str = "auto-replied",
+             calendar: tuple[bytes, ics.Method] | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    address = settings.mail.address
+    msg["From"] = formataddr((settings.service.name, address))
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = make_msgid(domain=address.rpartition("@")[2] or "confbot")
+    if original is not None:
+        parent = (original.get("Message-ID") or "").strip()
+        references = " ".join((original.get("References") or "").split())
+        if parent:
+            msg["In-Reply-To"] = parent
+            references = f"{references} {parent}".strip()
+        if references:
+            msg["References"] = references
+    msg["Auto-Submitted"] = auto          # RFC 3834: never answered by well-behaved robots
+    msg["X-Auto-Response-Suppress"] = "All"  # asks Exchange not to send out-of-office notes
+    t = TEXTS[lang]
+    msg.set_content("\n".join([t["greeting"], "", *body, "", t["signature"].format(
+        name=settings.service.name)]) + "\n")
+    if calendar is not None:
+        data, method = calendar
+        text = data.decode("utf-8")
+        msg.add_attachment(text, subtype="calendar", params={"method": method.value},
+                           cte="7bit" if text.isascii() else "quoted-printable",
+                           filename="cancel.ics" if method is ics.Method.CANCEL else "invite.ics")
+    msg["Content-Language"] = lang  # after the body: set_content drops Content-* headers
+    return msg
+
+
+def _re(original: EmailMessage | None, lang: str) -> str:
+    subject = " ".join((original.get("Subject") or "").split()) if original is not None else ""
+    if not subject:
+        return TEXTS[lang]["default_subject"]
+    return subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
+
+
+def _tagged(booking: Booking, kind: str, lang: str) -> str:
+    """Subjects carry the reference so that replies come back as follow-ups."""
+    return f"{TEXTS[lang][kind]}: {booking.title} [{booking.reference}]"
+
+
+# --- the mails ----------------------------------------------------------------------------------
+
+def confirmation(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
+                 now: datetime, lang: str | None = None, changed: bool = False) -> EmailMessage:
+    """To the organizer: everything, both PINs, and the .ics (REPLY or PUBLISH)."""
+    lang = language(lang or booking.language)
+    t = TEXTS[lang]
+    body = [t["changed_intro" if changed else "confirm_intro"], "",
+            *_details(booking, settings, lang, organizer=True), "", t["followup_hint"]]
+    method = confirmation_method(booking)
+    return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
+                    subject=_tagged(booking, "changed_subject" if changed else "confirm_subject", lang),
+                    calendar=(_calendar(booking, settings, method, now), method))
+
+
+def invitee_mail(booking: Booking, invitee: str, settings: Settings, *, now: datetime,
+                 changed: bool = False) -> EmailMessage:
+    """To one invitee: the participants' number and the participant PIN only (B5)."""
+    lang = language(booking.language)
+    t = TEXTS[lang]
+    intro = t["invite_changed_intro" if changed else "invite_intro"].format(organizer=booking.organizer)
+    body = [intro, "", *_details(booking, settings, lang, organizer=False)]
+    return _message(settings, to=invitee, now=now, lang=lang, body=body, auto="auto-generated",
+                    subject=_tagged(booking, "invite_subject", lang),
+                    calendar=(_calendar(booking, settings, ics.Method.PUBLISH, now), ics.Method.PUBLISH))
+
+
+def cancellation(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
+                 now: datetime, lang: str | None = None) -> EmailMessage:
+    """To the organizer. An invitation-based booking declines the organizer's own event (a
+    CANCEL may only come from an event's organizer); a published one is cancelled."""
+    lang = language(lang or booking.language)
+    t = TEXTS[lang]
+    when = span_text(booking.start, booking.end, settings.service.timezone, lang)
+    body = [t["cancel_intro"].format(reference=booking.reference, title=booking.title, when=when)]
+    if booking.invite_uid:
+        cal = (_calendar(booking, settings, ics.Method.REPLY, now, ics.PartStat.DECLINED), ics.Method.REPLY)
+    else:
+        cal = (_calendar(booking, settings, ics.Method.CANCEL, now), ics.Method.CANCEL)
+    return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
+                    subject=_tagged(booking, "cancel_subject", lang), calendar=cal)
+
+
+def cancellation_notice(booking: Booking, invitee: str, settings: Settings, *,
+                        now: datetime) -> EmailMessage:
+    lang = language(booking.language)
+    t = TEXTS[lang]
+    when = span_text(booking.start, booking.end, settings.service.timezone, lang)
+    body = [t["cancel_invitee_intro"].format(organizer=booking.organizer, title=booking.title, when=when)]
+    return _message(settings, to=invitee, now=now, lang=lang, body=body, auto="auto-generated",
+                    subject=_tagged(booking, "cancel_subject", lang),
+                    calendar=(_calendar(booking, settings, ics.Method.CANCEL, now), ics.Method.CANCEL))
+
+
+def status(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
+           now: datetime, lang: str | None = None) -> EmailMessage:
+    lang = language(lang or booking.language)
+    t = TEXTS[lang]
+    state = t["state_active"] if booking.active else t["state_cancelled"]
+    body = [f"{t['status']}: {state}", "", *_details(booking, settings, lang, organizer=True)]
+    if booking.invitees:
+        body += ["", f"{t['invitees']}: {', '.join(booking.invitees)}"]
+    if booking.active:
+        body += ["", t["followup_hint"]]
+    return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
+                    subject=_tagged(booking, "status_subject", lang))
+
+
+def refusal(problem: Problem, settings: Settings, *, to: str, original: EmailMessage | None,
+            now: datetime, lang: str, **facts: object) -> EmailMessage:
+    """A short refusal; `facts` fill the text's placeholders (sender, reference, limit)."""
+    lang = language(lang)
+    text = TEXTS[lang][problem.value].format(limit=settings.mail.rate_limit_per_hour, **facts)
+    return _message(settings, to=to, original=original, now=now, lang=lang, body=[text],
+                    subject=_re(original, lang))
+
+
+def refuse_missing(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
+                   lang: str, missing: tuple[str, ...], error: str = "",
+                   reason: str | None = None) -> EmailMessage:
+    """The booking mail could not become a request (`mail.parse.ParseError`). English replies
+    quote the parser's exact sentence; German ones name each missing item and the broken rule
+    in German, and fall back to the parser's sentence only for what they cannot say."""
+    lang = language(lang)
+    t = TEXTS[lang]
+    cap = settings.capacity
+    lines = []
+    if lang == "en" and error:
+        lines.append(error)
+    else:
+        lines += [MISSING_LABELS[lang].get(item, item) for item in missing]
+        template = PARSE_REASONS[lang].get(reason or "")
+        if template:
+            lines.append(template.format(max_minutes=cap.max_minutes, days=cap.max_days_ahead,
+                                         room_max=cap.room_max))
+        if not lines and error:
+            lines.append(error)
+    body = [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"]]
+    return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
+                    subject=_re(original, lang))
+
+
+def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
+                lang: str, start: datetime, end: datetime, participants: int, reason: str,
+                free_lines: int, proposals: tuple[Slot, ...]) -> EmailMessage:
+    """B3: the slot is full; list the nearest free slots of the same length."""
+    lang = language(lang)
+    t = TEXTS[lang]
+    tz = settings.service.timezone
+    key = "full_room_size" if reason == "room_size" else "full_lines"
+    body = [t[key].format(when=span_text(start, end, tz, lang), free=max(free_lines, 0),
+                          participants=participants, room_max=settings.capacity.room_max), ""]
+    if proposals:
+        body.append(t["proposals"])
+        body += [f"  - {span_text(p.start, p.end, tz, lang)}" for p in proposals]
+    else:
+        body.append(t["no_proposals"])
+    return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
+                    subject=_re(original, lang))
+
+
+def refuse_rule(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
+                lang: str, reason: str, detail: str, start: datetime, end: datetime,
+                participants: int) -> EmailMessage:
+    """The request broke a booking rule (`bot.ledger.Refused`); say which, with the limit."""
+    lang = language(lang)
+    cap = settings.capacity
+    template = RULE_TEXTS[lang].get(reason)
+    tz = settings.service.timezone
+    text = template.format(
+        when=span_text(start, end, tz, lang), minutes=int((end - start).total_seconds() // 60),
+        max_minutes=cap.max_minutes, days=cap.max_days_ahead, room_max=cap.room_max,
+        participants=participants) if template else detail
+    return _message(settings, to=to, original=original, now=now, lang=lang,
+                    body=[TEXTS[lang]["rule_intro"], "", text], subject=_re(original, lang))

@@ -1,0 +1,100 @@
+"""Outbound mail adapters: an SMTP relay through aiosmtplib, or a Maildir outbox.
+
+Owns: putting one finished message (raw bytes + envelope) on its way — `RelaySender` hands it
+to the configured relay, `MaildirOutbox` writes it atomically (tmp/ then rename into new/)
+under `settings.mail.outbox_dir`. `send` raises on any failure; retrying with backoff and
+never dropping a reply is the pipeline's job, not ours.
+Must not touch: the store, the agent, message composition, or any other adapter.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import aiosmtplib
+
+from bot.settings import MailSettings, Outbound, RelaySettings
+
+
+class Sender(Protocol):
+    async def send(self, raw: bytes, mail_from: str, rcpt_to: Sequence[str]) -> None: ...
+
+
+class SendRefused(Exception):
+    """The relay accepted the connection but refused some recipients."""
+
+
+class RelaySender:
+    """Delivers through an SMTP relay (plain, STARTTLS or implicit TLS, optional AUTH)."""
+
+    def __init__(self, settings: RelaySettings, *, tls_context: ssl.SSLContext | None = None,
+                 timeout: float = 30.0):
+        self._s = settings
+        self._tls_context = tls_context
+        self._timeout = timeout
+
+    async def send(self, raw: bytes, mail_from: str, rcpt_to: Sequence[str]) -> None:
+        s = self._s
+        refused, _ = await aiosmtplib.send(
+            raw, sender=mail_from, recipients=list(rcpt_to), hostname=s.host, port=s.port,
+            use_tls=s.tls, start_tls=s.starttls, tls_context=self._tls_context,
+            username=s.user or None, password=s.password or None, timeout=self._timeout)
+        # aiosmtplib returns the recipients the relay refused while accepting others; a
+        # partial refusal is still a failure for a reply that must reach everyone.
+        if refused:
+            raise SendRefused(f"refused recipients: {sorted(refused)}")
+
+
+class MaildirOutbox:
+    """Writes each message as one file in DIR/new (Maildir delivery: write tmp/, rename).
+
+    The envelope is kept in `Return-Path` and `X-Envelope-To` headers prepended to the file,
+    as a local delivery agent would, so whoever drains the outbox knows where it goes."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def ensure(self) -> None:
+        for sub in ("tmp", "new", "cur"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+
+    def _unique_name(self) -> str:
+        now = time.time()
+        sec, usec = int(now), int((now % 1) * 1_000_000)
+        host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+        return f"{sec}.M{usec}P{os.getpid()}R{secrets.token_hex(6)}.{host}"
+
+    def write(self, raw: bytes, mail_from: str, rcpt_to: Sequence[str]) -> Path:
+        self.ensure()
+        envelope = (f"Return-Path: <{mail_from}>\r\n"
+                    f"X-Envelope-To: {', '.join(rcpt_to)}\r\n").encode()
+        name = self._unique_name()
+        tmp = self.directory / "tmp" / name
+        final = self.directory / "new" / name
+        with open(tmp, "xb") as f:
+            f.write(envelope + raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        return final
+
+    async def send(self, raw: bytes, mail_from: str, rcpt_to: Sequence[str]) -> None:
+        await asyncio.to_thread(self.write, raw, mail_from, rcpt_to)
+
+
+def make_sender(settings: MailSettings, *, tls_context: ssl.SSLContext | None = None) -> Sender:
+    match settings.outbound:
+        case Outbound.RELAY:
+            return RelaySender(settings.relay, tls_context=tls_context)
+        case Outbound.OUTBOX:
+            return MaildirOutbox(settings.outbox_dir)
+    raise ValueError(f"unknown outbound mode {settings.outbound!r}")
+
+
+make_outbound = make_sender  # the name the composition root uses

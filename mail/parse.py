@@ -1,0 +1,299 @@
+"""The booking-mail parser (pure): a mail → a `BookingRequest` or a precise `ParseError`.
+
+Owns: combining the mail's parts (mail.mime), its booking text (mail.body), its wording
+(mail.datetext) and its calendar invitation (mail.invite) into one request, and the rules a
+request must meet before it reaches the ledger: a start that is not past, a length within
+`max_minutes`, not beyond `max_days_ahead`, at most `room_max` participants.
+Must not touch: the network, the clock (the caller passes `now`), the ledger, reply wording
+beyond the one English sentence in `ParseError.error`.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import Message
+
+from bot.booking import Booking, BookingRequest, DialInMode
+from bot.settings import Settings
+from mail.body import booking_text
+from mail.datetext import (When, detect_language, find_count, find_duration, find_when,
+                           language_scores)
+from mail.invite import Invitation, read_invitation
+from mail.mime import extract, header, read_message, sender, sent_at
+
+__all__ = ["Parsed", "ParseError", "parse_booking", "parse_change", "read_message",
+           "detect_language"]
+
+log = logging.getLogger(__name__)
+
+MISSING_PHRASES = {
+    "start": "when the conference starts (date and time)",
+    "duration": "how long the conference lasts (its end is not after its start)",
+    "participants": "how many participants will dial in",
+    "title": "a title for the conference (a Subject or a 'Topic:' line)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    request: BookingRequest
+
+    def to_json(self) -> dict:
+        r = self.request
+        return {
+            "start": r.start.isoformat(),
+            "end": r.end.isoformat(),
+            "duration_minutes": int(r.duration.total_seconds() // 60),
+            "participants": r.participants,
+            "title": r.title,
+            "organizer": r.organizer,
+            "invitees": list(r.invitees),
+            "language": r.language,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    error: str
+    missing: tuple[str, ...] = ()
+    reason: str | None = None
+    language: str = "en"
+
+    def to_json(self) -> dict:
+        out: dict = {"error": self.error}
+        if self.missing:
+            out["missing"] = list(self.missing)
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+_SUBJECT_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|fwd?|wg|fw|antw|wtr|sv|vs|tr|rv|odp)\s*(?:\[\d+\]|\(\d+\))?\s*:\s*|"
+    r"\[(?:extern(?:al)?|ext|spam)\]\s*)+", re.IGNORECASE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:(?:re|aw)\s*:\s*)*(?:fwd?|wg|fw|tr|wtr)\s*:", re.IGNORECASE)
+_TITLE_LINE = re.compile(
+    r"^[ \t]*\*?(?:thema|topic|title|titel|betreff der konferenz|name der konferenz|"
+    r"conference title|konferenztitel|meeting title)\*?[ \t]*:[ \t]*(\S.*?)[ \t]*$",
+    re.IGNORECASE | re.MULTILINE)
+_ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?![\w-])")
+_INITIATOR_PAYS = re.compile(
+    r"gebührenfrei|gebuehrenfrei|kostenfrei für (?:die )?teilnehmer|kostenlos für (?:die )?teilnehmer|"
+    r"übernehme (?:ich )?die (?:kosten|gebühren)|kosten übernehme ich|auf meine kosten|"
+    r"initiator zahlt|ich zahle|zahle ich|toll[- ]free|free (?:of charge )?for (?:the )?(?:participants|callers)|"
+    r"\bi(?:'ll| will)? pay\b|initiator pays|at my (?:own )?(?:expense|cost)|i(?:'ll| will)? cover the (?:cost|charges)",
+    re.IGNORECASE)
+_BOOKING_WORDS = re.compile(
+    r"konferenz|telko|telefonkonferenz|\bcall\b|meeting|besprechung|termin|buch|\bbook|conference|"
+    r"einwahl|dial|teilnehm|particip|reserv|schalte|uhr\b", re.IGNORECASE)
+
+
+def parse_booking(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed | ParseError:
+    """Read a booking mail. Never raises: an unexpected failure is a ParseError ("unreadable")."""
+    try:
+        return _parse(msg, now=now, settings=settings)
+    except Exception:  # the exception barrier for one mail: log it, answer politely
+        log.exception("parser failed on a mail")
+        return ParseError("The mail could not be read.", reason="unreadable")
+
+
+def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed | ParseError:
+    if not isinstance(msg, Message):
+        msg = read_message(bytes(msg))
+    zone = settings.service.timezone
+    now = now if now.tzinfo is not None else now.replace(tzinfo=zone)
+    base = (sent_at(msg) or now).astimezone(zone)
+    subject = header(msg, "Subject")
+    content = extract(msg)
+    forwarded = bool(_FORWARD_SUBJECT.match(subject))
+    text = "\n".join(t for t in (booking_text(x, forwarded_subject=forwarded) for x in content.texts) if t)
+    invitation = next((inv for inv in (read_invitation(c, zone) for c in content.calendars) if inv), None)
+    sample = " ".join([subject, text] + ([invitation.summary, invitation.description] if invitation else []))
+    lang = detect_language(sample, default=settings.service.default_language)
+    own = settings.mail.address.strip().lower()
+    organizer = sender(msg) or (invitation.organizer if invitation else "")
+
+    def refuse(error: str, reason: str | None = None, missing: tuple[str, ...] = ()) -> ParseError:
+        return ParseError(error, missing, reason, lang)
+
+    if not text.strip() and invitation is None:
+        if content.unreadable:
+            return refuse(f"The mail's text is in a character set I cannot read "
+                          f"({', '.join(sorted(set(content.unreadable)))}).", "unreadable")
+        if not content.calendars:
+            return refuse("The mail has no text I could read a booking from.", "not_a_booking")
+    if not organizer:
+        return refuse("The mail has no sender address to answer.", "not_a_booking")
+    if organizer == own:
+        return refuse("The mail comes from the booking service itself.", "not_a_booking")
+    de, en, fr = language_scores(sample)
+    if fr > max(de, en) and fr >= 3:
+        return refuse("The mail is not written in German or English, the languages I can read.",
+                      "not_a_booking")
+    if invitation is not None:
+        return _from_invitation(invitation, text, subject, organizer, own, lang, now, settings, refuse)
+    return _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
+
+
+def _from_text(text, subject, organizer, own, lang, base, now, settings, refuse) -> Parsed | ParseError:
+    title, text_rest = _title(text, subject)
+    count, rest = find_count(text_rest)
+    duration, rest = find_duration(rest)
+    when = find_when(rest, base, lang)
+    if when.day is None or when.start is None:   # the Subject may carry what the body lacks
+        clean_subject = _SUBJECT_PREFIX.sub("", subject)
+        s_count, s_rest = find_count(clean_subject)
+        s_duration, s_rest = find_duration(s_rest)
+        s_when = find_when(s_rest, base, lang)
+        when = When(when.day or s_when.day, when.start or s_when.start, when.end or s_when.end)
+        count, duration = count or s_count, duration or s_duration
+    invitees = _invitees(text, organizer, own)
+    if count is None and invitees:
+        count = 1 + len(invitees)   # the organizer and everyone named
+    start = _start(when, base)
+    missing = tuple(name for name, absent in (("start", start is None), ("participants", not count),
+                                               ("title", not title)) if absent)
+    if missing:
+        if when.day is None and when.start is None and not count and not _BOOKING_WORDS.search(text + subject):
+            return refuse("The mail does not look like a conference booking.", "not_a_booking")
+        return refuse(_missing_sentence(missing, when), missing=missing)
+    if when.end is not None:
+        end = datetime.combine(start.date(), when.end, start.tzinfo)
+        if end <= start:
+            end += timedelta(days=1)
+    else:
+        end = start + (duration or timedelta(minutes=settings.capacity.default_minutes))
+    request = BookingRequest(start=start, end=end, participants=count, title=title,
+                             organizer=organizer, invitees=invitees, language=lang,
+                             dial_in_mode=_dial_in_mode(text))
+    return _checked(request, now, settings, refuse)
+
+
+def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, settings,
+                     refuse) -> Parsed | ParseError:
+    if inv.method in ("CANCEL", "REPLY", "COUNTER", "DECLINECOUNTER", "REFRESH"):
+        return refuse(f"The calendar mail is not an invitation (METHOD:{inv.method}); to change or "
+                      f"cancel a booking, reply to its confirmation.", "not_a_booking")
+    description = booking_text(inv.description)
+    title = inv.summary or _title(text, subject)[0]
+    invitees = tuple(dict.fromkeys(a for a in (inv.organizer, *inv.attendees)
+                                   if a and a not in (own, organizer)))
+    stated, _ = find_count(text + "\n" + description)
+    participants = max(1 + len(invitees), stated or 0)
+    if inv.start is None:
+        detail = ("The invitation is an all-day event; it does not say when the conference starts."
+                  if inv.all_day else "The invitation does not say when the conference starts.")
+        return refuse(detail, missing=("start",) + (() if title else ("title",)))
+    if not title:
+        return refuse(_missing_sentence(("title",), None), missing=("title",))
+    end = inv.end or inv.start + timedelta(minutes=settings.capacity.default_minutes)
+    request = BookingRequest(start=inv.start, end=end, participants=participants, title=title,
+                             organizer=organizer, invitees=invitees, language=lang,
+                             dial_in_mode=_dial_in_mode(text + "\n" + description),
+                             invite_uid=inv.uid)
+    return _checked(request, now, settings, refuse)
+
+
+def _checked(request: BookingRequest, now: datetime, settings: Settings, refuse) -> Parsed | ParseError:
+    cap = settings.capacity
+    minutes = int(request.duration.total_seconds() // 60)
+    when = _say(request.start)
+    if request.end <= request.start:
+        return refuse(_missing_sentence(("duration",), None), missing=("duration",))
+    if request.start < now:
+        return refuse(f"The conference would start on {when}, which is in the past.", "past")
+    if minutes > cap.max_minutes:
+        return refuse(f"The conference would last {minutes} minutes; at most {cap.max_minutes} "
+                      f"minutes can be booked.", "too_long")
+    if request.start > now + timedelta(days=cap.max_days_ahead):
+        return refuse(f"The conference would start on {when}; bookings can be made at most "
+                      f"{cap.max_days_ahead} days ahead.", "too_far_ahead")
+    if request.participants > cap.room_max:
+        return refuse(f"The mail asks for {request.participants} participants; a conference holds "
+                      f"at most {cap.room_max}.", "too_many_participants")
+    return Parsed(request)
+
+
+def _start(when: When, base: datetime) -> datetime | None:
+    if when.start is None:
+        return None
+    if when.day is not None:
+        return datetime.combine(when.day, when.start, base.tzinfo)
+    today = datetime.combine(base.date(), when.start, base.tzinfo)
+    return today if today > base else None   # a bare time means today, if still ahead
+
+
+def _title(text: str, subject: str) -> tuple[str, str]:
+    match = _TITLE_LINE.search(text)
+    if match:
+        title = match.group(1).strip(" *\"'")
+        rest = text[:match.start()] + text[match.end():]
+        if title:
+            return title[:200], rest
+    return _SUBJECT_PREFIX.sub("", subject).strip()[:200], text
+
+
+def _invitees(text: str, organizer: str, own: str) -> tuple[str, ...]:
+    found = (a.lower().rstrip(".") for a in _ADDRESS.findall(text))
+    return tuple(dict.fromkeys(a for a in found if a not in (organizer, own)))[:100]
+
+
+def _dial_in_mode(text: str) -> DialInMode:
+    return DialInMode.INITIATOR_PAYS if _INITIATOR_PAYS.search(text) else DialInMode.ALL_PREMIUM
+
+
+def _missing_sentence(missing: tuple[str, ...], when: When | None) -> str:
+    if missing == ("start",) and when is not None and when.day is not None:
+        return "The mail gives a date but no start time for the conference."
+    if missing == ("start",) and when is not None and when.start is not None:
+        return "The mail gives a time but no date for the conference."
+    phrases = [MISSING_PHRASES[m] for m in missing]
+    listed = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return f"The mail does not say {listed}."
+
+
+def _say(moment: datetime) -> str:
+    return f"{moment:%A} {moment.day} {moment:%B %Y} at {moment:%H:%M}"
+
+
+def parse_change(msg: Message | bytes, *, now: datetime, settings: Settings,
+                 current: Booking | None = None) -> dict:
+    """What a follow-up mail asks to change: any of "start", "end" (aware datetimes) and
+    "participants" (int), only the keys the text states. With `current`, a bare time keeps the
+    booking's day, a bare day keeps its time, and a new start keeps its length. Never raises."""
+    try:
+        if not isinstance(msg, Message):
+            msg = read_message(bytes(msg))
+        zone = settings.service.timezone
+        now = now if now.tzinfo is not None else now.replace(tzinfo=zone)
+        base = (sent_at(msg) or now).astimezone(zone)
+        text = "\n".join(booking_text(t) for t in extract(msg).texts)
+        count, rest = find_count(text)
+        duration, rest = find_duration(rest)
+        when = find_when(rest, base, detect_language(text))
+        out: dict = {}
+        start = None
+        if when.start is not None and (when.day is not None or current is not None):
+            day = when.day or current.start.astimezone(zone).date()
+            start = datetime.combine(day, when.start, zone)
+        elif when.day is not None and current is not None:
+            start = datetime.combine(when.day, current.start.astimezone(zone).timetz())
+        if start is not None:
+            out["start"] = start
+        anchor = start or (current.start if current else None)
+        if anchor is not None:
+            if when.end is not None:
+                end = datetime.combine(anchor.date(), when.end, anchor.tzinfo)
+                out["end"] = end if end > anchor else end + timedelta(days=1)
+            elif duration is not None:
+                out["end"] = anchor + duration
+            elif start is not None and current is not None:
+                out["end"] = start + (current.end - current.start)
+        if count:
+            out["participants"] = count
+        return out
+    except Exception:
+        log.exception("change parser failed on a mail")
+        return {}

@@ -1,0 +1,230 @@
+"""The mail pipeline: the glue the composition root puts between the mail transports, the
+agent policy, the store and outbound mail. One policy, two transports (STYLE lesson 8).
+
+Owns the order that makes "a crash never loses a mail or a reply" true:
+  accept(raw) → journal the raw bytes FIRST → skip a Message-ID already processed →
+  agent.handle() in a worker thread (one decision at a time) → queue every reply in the store
+  BEFORE any send → mark processed → set the journal outcome → wake the sender.
+The sender loop sends due mail through the outbound adapter, retries with the backoff of
+`settings.mail.retry_seconds` (the last step repeats forever: a reply is never dropped), and
+tells `on_sent` listeners when every reply for a journal row has gone out (the IMAP agent sets
+\\Seen then). At start it replays journal rows that never got an outcome (crash recovery).
+Must not touch: sockets or mail libraries (the transports and outbound adapters do that),
+the booking policy (the agent's) or SQL (the store's).
+"""
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import logging
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses, parseaddr
+from typing import Callable, Protocol, Sequence
+
+from bot.settings import Settings
+from mail.parse import read_message
+
+log = logging.getLogger(__name__)
+
+SentListener = Callable[[int], None]
+
+
+class Sender(Protocol):
+    async def send(self, raw: bytes, mail_from: str, rcpt_to: Sequence[str]) -> None: ...
+
+
+class Deciding(Protocol):
+    def handle(self, msg: EmailMessage, now: datetime): ...  # -> Decision(replies, outcome)
+
+
+def envelope_of(raw: bytes) -> tuple[str | None, str | None]:
+    """(Message-ID, sender address) from the headers only; (None, None) parts when unreadable.
+    Used for the journal row, before anything else may fail on the message."""
+    try:
+        headers = BytesHeaderParser(policy=email.policy.compat32).parsebytes(bytes(raw))
+        message_id = (headers.get("Message-ID") or "").strip() or None
+        sender = parseaddr(str(headers.get("From") or ""))[1].strip().lower() or None
+        return message_id, sender
+    except Exception:
+        return None, None
+
+
+def serialize(reply: EmailMessage) -> tuple[bytes, list[str]]:
+    """Wire bytes and envelope recipients (To, Cc, Bcc) of a reply; Bcc never goes on the wire."""
+    fields = [str(v) for name in ("To", "Cc", "Bcc") for v in reply.get_all(name, [])]
+    rcpt = list(dict.fromkeys(addr for _, addr in getaddresses(fields) if addr))
+    if "Bcc" in reply:
+        del reply["Bcc"]
+    return reply.as_bytes(policy=email.policy.SMTP), rcpt
+
+
+def retry_delay(attempts_before: int, schedule: Sequence[int]) -> timedelta:
+    """Delay after the (attempts_before+1)-th failed try; the last step repeats forever."""
+    steps = tuple(schedule) or (60,)
+    return timedelta(seconds=steps[min(attempts_before, len(steps) - 1)])
+
+
+class MailPipeline:
+    """`accept` for the transports, `run_sender` (or `start`/`stop`) for the outgoing side."""
+
+    def __init__(self, settings: Settings, store, agent: Deciding, outbound: Sender | None = None,
+                 *, clock: Callable[[], datetime] | None = None, poll_seconds: float = 1.0):
+        self.settings = settings
+        self.store = store
+        self.agent = agent
+        self.outbound = outbound
+        self._clock = clock
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._decide_lock = asyncio.Lock()
+        self._listeners: list[SentListener] = []
+        self._task: asyncio.Task | None = None
+        self._in_progress: set[int] = set()  # journal ids accept() is handling now
+        self._stopping = False
+
+    # --- wiring -------------------------------------------------------------------------------
+    def add_sent_listener(self, listener: SentListener) -> None:
+        """`listener(journal_id)` runs when no reply for that journal row is left unsent."""
+        self._listeners.append(listener)
+
+    on_sent = add_sent_listener
+
+    def reconfigure(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def now(self) -> datetime:
+        return self._clock() if self._clock else datetime.now(self.settings.service.timezone)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- inbound ------------------------------------------------------------------------------
+    async def accept(self, raw: bytes, transport: str) -> int:
+        """Journal, decide, queue the replies; returns the journal id. Raises only when the
+        mail could not be journalled or its replies not queued (the transport then answers
+        with a temporary failure, so the mail is offered again)."""
+        raw = bytes(raw)
+        message_id, sender = envelope_of(raw)
+        journal_id = self.store.journal(raw, transport, message_id, sender, self.now())
+        if message_id and self.store.is_processed(message_id):
+            # The same mail again (an SMTP retry, an IMAP re-fetch after a restart): its
+            # replies are already queued durably; nothing new to answer.
+            self.store.set_outcome(journal_id, "duplicate: Message-ID already processed")
+            self._notify_later(journal_id)
+            return journal_id
+        self._in_progress.add(journal_id)
+        try:
+            await self._process(journal_id, raw, message_id)
+        finally:
+            self._in_progress.discard(journal_id)
+        return journal_id
+
+    async def _process(self, journal_id: int, raw: bytes, message_id: str | None) -> None:
+        now = self.now()
+        async with self._decide_lock:  # one decision at a time: the agent keeps rate state
+            try:
+                decision = await asyncio.to_thread(self._decide, raw, now)
+            except Exception as exc:
+                self.store.set_outcome(journal_id, f"error: {type(exc).__name__}: {exc}")
+                raise
+        queued = 0
+        for reply in decision.replies:
+            wire, rcpt = serialize(reply)
+            if not rcpt:
+                log.error("journal #%s: a reply without recipients was dropped: %r",
+                          journal_id, reply.get("Subject"))
+                continue
+            self.store.queue_mail(wire, self.settings.mail.address, rcpt, journal_id)
+            queued += 1
+        if message_id:
+            self.store.mark_processed(message_id, journal_id)
+        self.store.set_outcome(journal_id, decision.outcome)
+        log.info("journal #%s: %s (%d repl%s queued)", journal_id, decision.outcome, queued,
+                 "y" if queued == 1 else "ies")
+        if queued:
+            self._wake.set()
+        else:
+            self._notify_later(journal_id)
+
+    def _decide(self, raw: bytes, now: datetime):
+        return self.agent.handle(read_message(raw), now)
+
+    async def recover(self) -> int:
+        """Replay journal rows without an outcome (the process died while handling them)."""
+        replayed = 0
+        for row in self.store.unhandled_mail():
+            if row.id in self._in_progress:
+                continue  # journalled by a live accept() that is deciding right now
+            if row.message_id and self.store.is_processed(row.message_id):
+                self.store.set_outcome(row.id, "duplicate: Message-ID already processed")
+                continue
+            try:
+                await self._process(row.id, row.raw, row.message_id)
+                replayed += 1
+            except Exception:
+                log.exception("journal #%s could not be replayed", row.id)
+        if replayed:
+            log.warning("recovered %d journalled mail(s) left unhandled by a crash", replayed)
+        return replayed
+
+    # --- outbound -----------------------------------------------------------------------------
+    async def send_due(self) -> int:
+        """One pass over the due queue; returns how many mails went out."""
+        if self.outbound is None:
+            return 0
+        sent = 0
+        for mail in self.store.due_mail(self.now()):
+            try:
+                await self.outbound.send(mail.raw, mail.mail_from, mail.rcpt_to)
+            except Exception as exc:
+                delay = retry_delay(mail.attempts, self.settings.mail.retry_seconds)
+                self.store.mark_retry(mail.id, f"{type(exc).__name__}: {exc}", self.now() + delay)
+                log.warning("outgoing #%s failed (attempt %d), retry in %ss: %r", mail.id,
+                            mail.attempts + 1, int(delay.total_seconds()), exc)
+                continue
+            self.store.mark_sent(mail.id, self.now())
+            sent += 1
+            if mail.journal_id is not None and self.store.pending_for_journal(mail.journal_id) == 0:
+                self._notify(mail.journal_id)
+        return sent
+
+    async def run_sender(self) -> None:
+        """Recover, then send due mail whenever woken or every `poll_seconds` (retries)."""
+        await self.recover()
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.send_due()
+            except Exception:  # a store hiccup must not end the sender
+                log.exception("send pass failed")
+            # asyncio.wait, not wait_for: on 3.11 wait_for can swallow a cancellation.
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self._poll)
+            finally:
+                waiter.cancel()
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self.run_sender(), name="mail-sender")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # --- listeners ----------------------------------------------------------------------------
+    def _notify(self, journal_id: int) -> None:
+        for listener in self._listeners:
+            try:
+                listener(journal_id)
+            except Exception:
+                log.exception("on_sent listener failed for journal #%s", journal_id)
+
+    def _notify_later(self, journal_id: int) -> None:
+        # After accept() has returned, so the transport has recorded the journal id first.
+        asyncio.get_running_loop().call_soon(self._notify, journal_id)

@@ -1,0 +1,488 @@
+"""The mail agent policy (mail.agent): real mails in, reply mails and a journal note out.
+
+Mails are written as raw RFC 5322 text and read by the real parser; bookings live in the
+in-memory ledger that shares the store's interface and capacity planner (tests/memledger.py).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+import icalendar
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from bot.booking import BookingStatus
+from bot.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
+from mail.agent import Agent, Decision, find_reference, sender_allowed
+from mail.parse import read_message
+from memledger import MemoryLedger
+
+UTC = timezone.utc
+NOW = datetime(2025, 1, 10, 8, 0, tzinfo=UTC)
+PREMIUM = "+49 900 5555 100"
+TOLLFREE = "+49 800 5555 200"
+BOT = "confbot@conf.example"
+SETTINGS = Settings(
+    dialin=(DialIn(PREMIUM, "4990055551000", Tariff.PREMIUM, Route.PIN),
+            DialIn(TOLLFREE, "4980055552000", Tariff.TOLLFREE, Route.PIN)),
+    capacity=CapacitySettings(total_lines=20, room_max=20),
+    mail=MailSettings(address=BOT, allowed_senders=("example.com", "boss@partner.example"),
+                      rate_limit_per_hour=30))
+
+BOOKING_EN = ("Please book a telephone conference on 14.01.2025 at 10:00 for 60 minutes "
+              "with 8 participants.\nPlease invite bob@example.com and carol@example.com.\n")
+BOOKING_DE = ("Bitte buchen Sie eine Telefonkonferenz am 14.01.2025 um 10:00 Uhr für 60 Minuten "
+              "mit 8 Teilnehmern.\nBitte laden Sie bob@example.com ein.\n")
+
+_counter = iter(range(1, 10_000))
+
+
+def mail(body: str = BOOKING_EN, *, subject: str = "Quarterly review",
+         sender: str = "Alice <alice@example.com>", headers: dict[str, str] | None = None,
+         date: datetime = NOW, message_id: str | None = None) -> EmailMessage:
+    """A real mail, as raw bytes through the parser's reader."""
+    lines = [f"From: {sender}", f"To: {BOT}", f"Subject: {subject}",
+             f"Date: {date.strftime('%a, %d %b %Y %H:%M:%S +0000')}",
+             f"Message-ID: {message_id or f'<m{next(_counter)}@example.com>'}"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
+              "Content-Transfer-Encoding: 8bit", "", body]
+    return read_message("\r\n".join(lines).encode("utf-8"))
+
+
+def text(msg: EmailMessage) -> str:
+    again = message_from_bytes(msg.as_bytes(), policy=policy.default)
+    return again.get_body(("plain",)).get_content()
+
+
+def calendar_of(msg: EmailMessage) -> tuple[str, icalendar.Event]:
+    again = message_from_bytes(msg.as_bytes(), policy=policy.default)
+    (part,) = [p for p in again.iter_attachments() if p.get_content_type() == "text/calendar"]
+    (event,) = icalendar.Calendar.from_ical(part.get_content()).walk("VEVENT")
+    return part.get_param("method"), event
+
+
+def to(decision: Decision) -> list[str]:
+    return [r["To"] for r in decision.replies]
+
+
+@pytest.fixture
+def ledger() -> MemoryLedger:
+    return MemoryLedger(seed=7)
+
+
+@pytest.fixture
+def agent(ledger) -> Agent:
+    return Agent(SETTINGS, ledger)
+
+
+def book(agent: Agent, body: str = BOOKING_EN, **kw) -> tuple[Decision, str]:
+    decision = agent.handle(mail(body, **kw), NOW)
+    assert decision.outcome.startswith("booked CB-"), decision.outcome
+    return decision, decision.outcome.split()[-1]
+
+
+# --- new bookings -----------------------------------------------------------------------------
+
+def test_booking_mail_is_reserved_and_confirmed_to_the_organizer(agent, ledger):
+    request = mail(message_id="<req-1@example.com>", headers={"References": "<earlier@example.com>"})
+    decision = agent.handle(request, NOW)
+    reference = decision.outcome.removeprefix("booked ")
+    booking = ledger.get(reference)
+    assert booking is not None and booking.active and booking.participants == 8
+    assert booking.start == datetime(2025, 1, 14, 9, 0, tzinfo=UTC)   # 10:00 Berlin
+    confirmation = decision.replies[0]
+    assert confirmation["To"] == "alice@example.com"
+    assert confirmation["From"].addresses[0].addr_spec == BOT
+    assert reference in confirmation["Subject"]
+    assert confirmation["In-Reply-To"] == "<req-1@example.com>"
+    assert confirmation["References"].split() == ["<earlier@example.com>", "<req-1@example.com>"]
+    assert confirmation["Auto-Submitted"] == "auto-replied"
+    body = text(confirmation)
+    assert "Tuesday, 14 January 2025, 10:00–11:00 (CET)" in body
+    assert f"Dial-in number (for everyone): {PREMIUM}" in body
+    assert f"Participant PIN: {booking.participant_pin}" in body
+    assert f"Moderator PIN: {booking.moderator_pin}" in body
+    method, event = calendar_of(confirmation)
+    assert method == "PUBLISH"
+    assert event.decoded("DTSTART") == booking.start
+
+
+def test_each_invitee_gets_a_mail_without_the_moderator_pin(agent, ledger):
+    decision, reference = book(agent)
+    assert to(decision) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    booking = ledger.get(reference)
+    for invitee_mail in decision.replies[1:]:
+        raw = invitee_mail.as_string()
+        assert booking.moderator_pin not in raw
+        assert f"PIN: {booking.participant_pin}" in text(invitee_mail)
+        assert reference in invitee_mail["Subject"]
+
+
+def test_german_mail_gets_a_german_reply(agent):
+    decision, _ = book(agent, BOOKING_DE, subject="Projektbesprechung")
+    body = text(decision.replies[0])
+    assert decision.replies[0]["Subject"].startswith("Bestätigt:")
+    assert "Dienstag, 14. Januar 2025" in body and "Moderator-PIN" in body
+    assert decision.replies[0]["Content-Language"] == "de"
+
+
+def test_initiator_pays_organizer_dials_premium_and_invitees_toll_free(agent):
+    body = BOOKING_EN + "The participants should dial in toll-free, I will pay.\n"
+    decision, _ = book(agent, body)
+    organizer_text = text(decision.replies[0])
+    assert f"You (the organizer) dial: {PREMIUM}" in organizer_text
+    assert TOLLFREE in organizer_text
+    invitee_text = text(decision.replies[1])
+    assert f"Dial-in number: {TOLLFREE}" in invitee_text and PREMIUM not in invitee_text
+
+
+def test_the_same_mail_twice_books_once(agent, ledger):
+    first = agent.handle(mail(message_id="<same@example.com>"), NOW)
+    again = agent.handle(mail(message_id="<same@example.com>"), NOW + timedelta(minutes=1))
+    assert first.outcome == again.outcome
+    assert len(ledger.list()) == 1
+
+
+def test_reply_goes_to_from_never_to_reply_to(agent):
+    decision = agent.handle(mail(headers={"Reply-To": "mallory@evil.example"}), NOW)
+    assert decision.replies[0]["To"] == "alice@example.com"
+
+
+def test_calendar_invitation_is_answered_with_reply_under_its_uid(agent, ledger):
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Test//Outlook-ish//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "REQUEST")
+    event = icalendar.Event()
+    event.add("uid", "040000008200E00074C5B7101A82E008@example.com")
+    event.add("summary", "Board call")
+    event.add("dtstart", datetime(2025, 1, 15, 13, 0, tzinfo=UTC))
+    event.add("dtend", datetime(2025, 1, 15, 14, 0, tzinfo=UTC))
+    event.add("dtstamp", NOW)
+    event.add("organizer", "mailto:alice@example.com")
+    for who in (BOT, "dave@example.com"):
+        event.add("attendee", f"mailto:{who}")
+    event.add("description", "6 participants")
+    cal.add_component(event)
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "alice@example.com", BOT, "Invitation: Board call"
+    msg["Date"], msg["Message-ID"] = "Fri, 10 Jan 2025 08:00:00 +0000", "<inv-1@example.com>"
+    msg.set_content("Board call, 6 participants.")
+    msg.add_alternative(cal.to_ical().decode(), subtype="calendar", params={"method": "REQUEST"})
+    decision = agent.handle(read_message(msg.as_bytes()), NOW)
+    assert decision.outcome.startswith("booked "), decision.outcome
+    method, reply_event = calendar_of(decision.replies[0])
+    assert method == "REPLY"
+    assert reply_event["UID"] == "040000008200E00074C5B7101A82E008@example.com"
+    assert reply_event["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+    assert reply_event.decoded("DTSTART") == datetime(2025, 1, 15, 13, 0, tzinfo=UTC)
+
+
+# --- refusals for new bookings -----------------------------------------------------------------
+
+def test_missing_start_time_is_named(agent, ledger):
+    decision = agent.handle(mail("Please book a conference for 8 participants, 60 minutes.\n"), NOW)
+    assert decision.outcome == "refused: missing start"
+    assert to(decision) == ["alice@example.com"]
+    assert "when the conference starts" in text(decision.replies[0])
+    assert ledger.list() == []
+
+
+def test_missing_information_in_german_is_named_in_german(agent):
+    decision = agent.handle(mail("Bitte buchen Sie eine Telefonkonferenz für 8 Teilnehmer, "
+                                 "Dauer 60 Minuten.\n", subject="Telko"), NOW)
+    assert decision.outcome.startswith("refused: missing")
+    assert "Datum und Beginn" in text(decision.replies[0])
+
+
+def test_start_in_the_past_is_refused(agent, ledger):
+    decision = agent.handle(mail("Please book a conference on 02.01.2025 at 10:00 for 60 "
+                                 "minutes with 8 participants.\n"), NOW)
+    assert decision.outcome == "refused: past"
+    assert ledger.list() == []
+
+
+def test_full_slot_lists_three_proposals_and_books_nothing(agent, ledger):
+    book(agent, BOOKING_EN.replace("8 participants", "15 participants"))
+    decision = agent.handle(mail(BOOKING_EN, sender="bob@example.com", subject="Other call"), NOW)
+    assert decision.outcome == "refused: full (lines)"
+    assert to(decision) == ["bob@example.com"]
+    body = text(decision.replies[0])
+    assert "only 5 lines are free, and you asked for 8" in body
+    proposals = [line for line in body.splitlines() if line.startswith("  - ")]
+    assert len(proposals) == 3
+    # the nearest free slots: right after the blocking hour, or earlier the same morning
+    assert "  - Tuesday, 14 January 2025, 11:00–12:00 (CET)" in proposals
+    assert "  - Tuesday, 14 January 2025, 09:00–10:00 (CET)" in proposals
+    assert len(ledger.list()) == 1
+
+
+# --- no mail loops --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("headers, outcome", [
+    ({"Auto-Submitted": "auto-replied"}, "ignored: auto-submitted"),
+    ({"Auto-Submitted": "auto-generated; owner-email=x@example.com"}, "ignored: auto-submitted"),
+    ({"Precedence": "bulk"}, "ignored: precedence bulk"),
+    ({"Precedence": "list"}, "ignored: precedence list"),
+    ({"Precedence": "junk"}, "ignored: precedence junk"),
+    ({"List-Id": "<team.lists.example.com>"}, "ignored: mailing list"),
+    ({"Return-Path": "<>"}, "ignored: empty return-path"),
+])
+def test_robot_mail_is_never_answered(agent, ledger, headers, outcome):
+    decision = agent.handle(mail(headers=headers), NOW)
+    assert decision == Decision((), outcome)
+    assert ledger.list() == []
+
+
+def test_auto_submitted_no_is_a_human_mail(agent):
+    assert agent.handle(mail(headers={"Auto-Submitted": "no"}), NOW).outcome.startswith("booked")
+
+
+@pytest.mark.parametrize("sender, outcome", [
+    (f"Confbot <{BOT}>", "ignored: own address"),
+    ("MAILER-DAEMON@example.com", "ignored: mailer-daemon"),
+    ("postmaster@example.com", "ignored: mailer-daemon"),
+    ("undisclosed-recipients:;", "ignored: no sender address"),
+])
+def test_mail_from_ourselves_or_daemons_is_never_answered(agent, sender, outcome):
+    assert agent.handle(mail(sender=sender), NOW) == Decision((), outcome)
+
+
+def test_delivery_report_is_never_answered(agent):
+    raw = (f"From: alice@example.com\r\nTo: {BOT}\r\nSubject: Undelivered\r\n"
+           "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b--\r\n").encode()
+    assert agent.handle(read_message(raw), NOW) == Decision((), "ignored: delivery report")
+
+
+def test_a_reply_is_never_sent_to_an_auto_submitted_mail_even_when_handling_fails():
+    class Broken(MemoryLedger):
+        def reserve(self, *args, **kwargs):
+            raise RuntimeError("disk on fire")
+    robot = Agent(SETTINGS, Broken()).handle(mail(headers={"Auto-Submitted": "auto-replied"}), NOW)
+    assert robot.replies == ()
+
+
+# --- senders and rate limit ----------------------------------------------------------------------
+
+def test_sender_not_allowed_gets_a_polite_refusal_and_nothing_is_booked(agent, ledger):
+    decision = agent.handle(mail(sender="eve@elsewhere.example"), NOW)
+    assert decision.outcome == "refused: sender not allowed"
+    assert to(decision) == ["eve@elsewhere.example"]
+    assert "eve@elsewhere.example is not one of them" in text(decision.replies[0])
+    assert ledger.list() == []
+
+
+def test_empty_allow_list_refuses_everyone_and_says_so(ledger):
+    closed = replace(SETTINGS, mail=replace(SETTINGS.mail, allowed_senders=()))
+    decision = Agent(closed, ledger).handle(mail(), NOW)
+    assert decision.outcome == "refused: sender not allowed"
+    assert "does not accept bookings by mail" in text(decision.replies[0])
+
+
+@pytest.mark.parametrize("sender, allowed, expected", [
+    ("alice@example.com", ("example.com",), True),
+    ("alice@example.com", ("@example.com",), True),
+    ("alice@example.com", ("Alice@Example.com",), True),
+    ("alice@example.com", ("bob@example.com",), False),
+    ("alice@sub.example.com", ("example.com",), False),
+    ("alice@badexample.com", ("example.com",), False),
+    ("alice@example.com", (), False),
+])
+def test_allowed_senders_are_addresses_or_domains(sender, allowed, expected):
+    assert sender_allowed(sender, allowed) is expected
+
+
+def test_rate_limit_one_notice_then_silence_for_the_hour(ledger):
+    tight = replace(SETTINGS, mail=replace(SETTINGS.mail, rate_limit_per_hour=2))
+    agent = Agent(tight, ledger)
+    status = "What is the status of my conference?\n"
+    outcomes = [agent.handle(mail(status, subject="Hello"), NOW + timedelta(minutes=i))
+                for i in range(4)]
+    assert [len(d.replies) for d in outcomes] == [1, 1, 1, 0]
+    assert outcomes[2].outcome == "refused: rate limited"
+    assert "more than 2 mails within an hour" in text(outcomes[2].replies[0])
+    assert outcomes[3].outcome == "ignored: rate limited"
+    # another sender is not affected
+    assert agent.handle(mail(status, sender="bob@example.com"), NOW).outcome != "ignored: rate limited"
+    # an hour after the first mails, alice is answered again
+    later = agent.handle(mail(status), NOW + timedelta(minutes=61))
+    assert later.outcome.startswith("refused: missing") and len(later.replies) == 1
+
+
+def test_rate_limit_reads_the_injected_clock(ledger):
+    tight = replace(SETTINGS, mail=replace(SETTINGS.mail, rate_limit_per_hour=1))
+    clock = [NOW]
+    agent = Agent(tight, ledger, rate_limit_clock=lambda: clock[0])
+    agent.handle(mail("hi\n"), NOW)
+    assert agent.handle(mail("hi\n"), NOW + timedelta(hours=5)).outcome == "refused: rate limited"
+    clock[0] = NOW + timedelta(hours=2)
+    assert agent.handle(mail("hi\n"), NOW).outcome != "refused: rate limited"
+
+
+# --- follow-ups ---------------------------------------------------------------------------------------
+
+def follow_up(reference: str, body: str, *, sender: str = "alice@example.com",
+              subject: str | None = None) -> EmailMessage:
+    return mail(body, sender=sender, subject=subject or f"Re: Confirmed: Quarterly review [{reference}]",
+                date=NOW + timedelta(hours=1))
+
+
+def test_organizer_cancels_and_everyone_gets_a_cancel_ics(agent, ledger):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "Please cancel it.\n"), NOW + timedelta(hours=1))
+    assert decision.outcome == f"cancelled {reference}"
+    assert ledger.get(reference).status is BookingStatus.CANCELLED
+    assert to(decision) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    for reply in decision.replies:
+        method, event = calendar_of(reply)
+        assert method == "CANCEL" and str(event["STATUS"]) == "CANCELLED"
+        assert reference in reply["Subject"]
+    assert decision.replies[0]["In-Reply-To"] is not None
+
+
+@pytest.mark.parametrize("word", ["storno", "Stornieren", "absagen", "CANCEL"])
+def test_every_cancel_word_cancels(agent, ledger, word):
+    _, reference = book(agent)
+    agent.handle(follow_up(reference, f"{word}\n"), NOW)
+    assert ledger.get(reference).status is BookingStatus.CANCELLED
+
+
+def test_cancel_word_in_the_subject_cancels(agent, ledger):
+    _, reference = book(agent)
+    agent.handle(follow_up(reference, "", subject=f"Storno {reference}"), NOW)
+    assert not ledger.get(reference).active
+
+
+def test_non_organizer_cannot_cancel(agent, ledger):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "cancel\n", sender="bob@example.com"), NOW)
+    assert decision.outcome == f"refused: not the organizer of {reference}"
+    assert to(decision) == ["bob@example.com"]
+    assert "only the organizer" in text(decision.replies[0])
+    assert ledger.get(reference).active
+    assert ledger.get(reference).moderator_pin not in decision.replies[0].as_string()
+
+
+def test_status_is_the_default_and_quoted_command_words_do_not_count(agent, ledger):
+    decision, reference = book(agent)
+    quoted = "\n".join(f"> {line}" for line in text(decision.replies[0]).splitlines())
+    reply = agent.handle(follow_up(reference, f"Thanks, all fine!\n\n{quoted}\n"), NOW)
+    assert reply.outcome == f"status {reference}"
+    assert ledger.get(reference).active
+    assert "Status: confirmed" in text(reply.replies[0])
+
+
+def test_a_command_word_inside_the_title_is_not_a_command(agent, ledger):
+    _, reference = book(agent, subject="Change management sync")
+    subject = f"Re: Confirmed: Change management sync [{reference}]"
+    decision = agent.handle(follow_up(reference, "How does it look?\n", subject=subject), NOW)
+    assert decision.outcome == f"status {reference}"
+
+
+def test_change_of_time_is_rechecked_and_confirmed_to_everyone(agent, ledger):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "Please change it to 14.01.2025 15:00.\n"), NOW)
+    assert decision.outcome == f"changed {reference}"
+    changed = ledger.get(reference)
+    assert changed.start == datetime(2025, 1, 14, 14, 0, tzinfo=UTC)
+    assert changed.end - changed.start == timedelta(hours=1)
+    assert to(decision) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    assert "15:00–16:00" in text(decision.replies[0])
+    _, event = calendar_of(decision.replies[0])
+    assert int(event["SEQUENCE"]) == 1
+
+
+def test_change_beyond_the_room_limit_is_refused_and_keeps_the_booking(agent, ledger):
+    _, reference = book(agent)
+    before = ledger.get(reference)
+    decision = agent.handle(follow_up(reference, "Please change to 25 participants.\n"), NOW)
+    assert decision.outcome == "refused: too_many_participants"
+    assert "at most 20 participants" in text(decision.replies[0])
+    assert ledger.get(reference) == before
+
+
+def test_change_into_a_full_slot_lists_proposals_and_keeps_the_booking(agent, ledger):
+    _, reference = book(agent)
+    book(agent, BOOKING_EN.replace("10:00", "15:00").replace("8 participants", "15 participants"),
+         sender="bob@example.com", subject="Afternoon call")
+    before = ledger.get(reference)
+    decision = agent.handle(follow_up(reference, "Please change it to 14.01.2025 15:00-16:00.\n"), NOW)
+    assert decision.outcome == "refused: full (lines)"
+    body = text(decision.replies[0])
+    assert "(Tuesday, 14 January 2025, 15:00–16:00 (CET)) is fully booked" in body
+    assert len([line for line in body.splitlines() if line.startswith("  - ")]) == 3
+    assert ledger.get(reference) == before
+
+
+def test_change_without_new_values_says_what_to_write(agent, ledger):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "Please change it.\n"), NOW)
+    assert decision.outcome == f"refused: change of {reference} without new values"
+    assert "change to 15:00" in text(decision.replies[0])
+
+
+def test_unknown_reference_is_refused(agent):
+    decision = agent.handle(follow_up("CB-ZZZZZ", "cancel\n"), NOW)
+    assert decision.outcome == "refused: unknown reference CB-ZZZZZ"
+    assert "CB-ZZZZZ" in text(decision.replies[0])
+
+
+def test_cancelling_twice_says_already_cancelled(agent, ledger):
+    _, reference = book(agent)
+    agent.handle(follow_up(reference, "cancel\n"), NOW)
+    again = agent.handle(follow_up(reference, "cancel\n"), NOW)
+    assert again.outcome == f"refused: {reference} already cancelled"
+    assert len(again.replies) == 1
+
+
+def test_german_follow_up_gets_a_german_answer(agent):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "Bitte stornieren Sie die Konferenz.\n"), NOW)
+    assert decision.replies[0]["Subject"].startswith("Storniert:")
+
+
+@pytest.mark.parametrize("subject, expected", [
+    ("Re: Confirmed: x [CB-7K2Q9]", "CB-7K2Q9"),
+    ("storno cb 7k2q9", "CB-7K2Q9"),
+    ("AW: CB7K2Q9", "CB-7K2Q9"),
+    ("CB-7K2Q0 is not a reference", None),     # 0 is not in the alphabet
+    ("Quarterly review", None),
+])
+def test_reference_in_the_subject(subject, expected):
+    assert find_reference(subject) == expected
+
+
+# --- the exception barrier -------------------------------------------------------------------------
+
+def test_an_internal_error_becomes_an_apology_and_an_error_outcome():
+    class Broken(MemoryLedger):
+        def reserve(self, *args, **kwargs):
+            raise RuntimeError("disk on fire")
+    decision = Agent(SETTINGS, Broken()).handle(mail(), NOW)
+    assert decision.outcome == "error: RuntimeError: disk on fire"
+    assert to(decision) == ["alice@example.com"]
+    assert "has been kept" in text(decision.replies[0])
+    assert decision.replies[0]["Auto-Submitted"] == "auto-replied"
+
+
+# --- robustness -------------------------------------------------------------------------------------
+
+
+@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=600), st.booleans())
+def test_handle_never_raises_and_never_answers_a_robot(junk, robot):
+    head = b"From: alice@example.com\r\nSubject: x\r\n"
+    if robot:
+        head += b"Auto-Submitted: auto-generated\r\n"
+    decision = Agent(SETTINGS, MemoryLedger()).handle(read_message(head + junk), NOW)
+    assert isinstance(decision, Decision) and decision.outcome
+    if robot:
+        assert decision.replies == ()
+    for reply in decision.replies:
+        assert reply["Auto-Submitted"] in ("auto-replied", "auto-generated")
+        reply.as_bytes()   # every reply can be sent

@@ -1,0 +1,279 @@
+"""Booking by email, end to end, with real parts only: a real Dovecot (IMAPS + LMTP), the real
+SMTP listener driven by `swaks`, the real SqliteStore, Agent and MailPipeline, and replies
+leaving through aiosmtplib to an in-test SMTP relay (aiosmtpd on a free loopback port).
+
+Also the pipeline's promises: a failed send is retried and never lost, \\Seen only after the
+replies went out, the same mail twice books once, a crash between journal and reply is
+recovered at the next start.
+"""
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import itertools
+import re
+import shutil
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiosmtplib
+import icalendar
+import pytest
+
+from bot.settings import (CapacitySettings, DialIn, ImapSettings, MailSettings, Outbound,
+                          RelaySettings, Route, Settings, ServiceSettings, SmtpListen, Tariff)
+from bot.store import SqliteStore
+from mail.agent import Agent
+from mail.ics import own_uid
+from mail.imap_in import ImapAgent
+from mail.outbound import RelaySender
+from mail.pipeline import MailPipeline
+from mail.smtp_in import SmtpListener
+from tests.mail_fixtures import RecordingRelay
+
+pytest_plugins = ("tests.dovecot",)
+pytestmark = pytest.mark.timeout(20)
+
+BERLIN = ZoneInfo("Europe/Berlin")
+BOT = "confbot@conf.example"
+PREMIUM = "+49 900 5555 100"
+TOLLFREE = "+49 800 5555 200"
+_n = itertools.count(1)
+
+
+def settings_for(relay_port: int, **mail_changes) -> Settings:
+    return Settings(
+        service=ServiceSettings(timezone=BERLIN),
+        dialin=(DialIn(PREMIUM, "4990055551000", Tariff.PREMIUM, Route.PIN),
+                DialIn(TOLLFREE, "4980055552000", Tariff.TOLLFREE, Route.PIN)),
+        capacity=CapacitySettings(total_lines=40, room_max=20),
+        mail=replace(MailSettings(address=BOT, allowed_senders=("example.com",),
+                                  outbound=Outbound.RELAY,
+                                  relay=RelaySettings(host="127.0.0.1", port=relay_port),
+                                  smtp=SmtpListen(host="127.0.0.1", port=0)), **mail_changes))
+
+
+def booking_mail(tag: str, *, invitees: str = "", body: str | None = None) -> bytes:
+    day = (datetime.now(BERLIN) + timedelta(days=3)).strftime("%d.%m.%Y")
+    text = body or (f"Please book a telephone conference on {day} at 10:00 for 60 minutes "
+                    f"with 6 participants.\n{invitees}")
+    return (f"From: Alice <alice@example.com>\r\nTo: {BOT}\r\nSubject: Review {tag}\r\n"
+            f"Date: {email.utils.format_datetime(datetime.now(BERLIN))}\r\n"
+            f"Message-ID: <{tag}@example.com>\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n").encode()
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def check_confirmation(raw: bytes, store: SqliteStore) -> str:
+    """Asserts the reply carries the booking's PIN, the dial-in number and its .ics event;
+    returns the booking reference."""
+    msg = parsed(raw)
+    reference = re.search(r"CB-[0-9A-Z]{5}", msg["Subject"]).group(0)
+    booking = store.get(reference)
+    assert booking is not None and booking.participants == 6
+    body = msg.get_body(("plain",)).get_content()
+    assert f"Participant PIN: {booking.participant_pin}" in body
+    assert f"Moderator PIN: {booking.moderator_pin}" in body
+    assert PREMIUM in body
+    (ics,) = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert ics.get_param("method") == "PUBLISH"
+    calendar = icalendar.Calendar.from_ical(ics.get_content())
+    assert calendar.get("method") == "PUBLISH"
+    (event,) = calendar.walk("VEVENT")
+    assert str(event.get("uid")) == own_uid(booking, BOT)
+    assert event.decoded("DTSTART") == booking.start
+    return reference
+
+
+async def wait_until(predicate, timeout=5.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+class Rig:
+    """Store + agent + pipeline + relay, started inside the test's loop."""
+
+    def __init__(self, tmp_path, **mail_changes):
+        self.tmp_path = tmp_path
+        self.mail_changes = mail_changes
+
+    async def __aenter__(self):
+        self.relay = await RecordingRelay().start()
+        self.settings = settings_for(self.relay.port, **self.mail_changes)
+        self.store = SqliteStore(self.tmp_path / "confbot.sqlite3")
+        self.pipeline = MailPipeline(self.settings, self.store, Agent(self.settings, self.store),
+                                     RelaySender(self.settings.mail.relay, timeout=5),
+                                     poll_seconds=0.1)
+        self.sent_events: list[int] = []
+        self.pipeline.add_sent_listener(self.sent_events.append)
+        await self.pipeline.start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.pipeline.stop()
+        await self.relay.stop()
+        self.store.close()
+
+
+def test_booking_delivered_to_dovecot_is_answered_via_the_relay_and_then_marked_seen(
+        dovecot, tmp_path):
+    box = dovecot.add_user(f"e2e{next(_n)}")
+    tag = f"imap-booking-{next(_n)}"
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            imap_settings = ImapSettings(host="127.0.0.1", port=dovecot.imaps_port,
+                                         user=box.user, password=box.password)
+            imap = ImapAgent(imap_settings, rig.pipeline, ssl_context=dovecot.ssl_context())
+            await imap.start()
+            try:
+                await wait_until(lambda: imap.idles >= 1)
+                loop = asyncio.get_running_loop()
+                raw = booking_mail(tag, invitees="Please invite bob@example.com.")
+                delivered = loop.time()
+                await asyncio.to_thread(dovecot.deliver, box, raw)
+                first = await rig.relay.next(5)
+                second = await rig.relay.next(5)
+                print(f"\nIMAP: LMTP delivery -> first reply at the relay: "
+                      f"{(first.at - delivered) * 1000:.0f} ms")
+                await wait_until(lambda: "S" in dovecot.flags(box).get(f"<{tag}@example.com>", ""))
+            finally:
+                await imap.stop()
+            return first, second, rig.store.mails(), rig.store
+
+    first, second, journal, store = asyncio.run(scenario())
+    by_rcpt = {r.rcpt_to: r for r in (first, second)}
+    assert set(by_rcpt) == {("alice@example.com",), ("bob@example.com",)}
+    assert all(r.mail_from == BOT for r in (first, second))
+    reference = check_confirmation(by_rcpt[("alice@example.com",)].raw, store)
+    invitation = by_rcpt[("bob@example.com",)].raw.decode()
+    assert store.get(reference).participant_pin in invitation
+    assert store.get(reference).moderator_pin not in invitation
+    (row,) = journal
+    assert row.transport == "imap" and row.outcome == f"booked {reference}"
+
+
+def test_booking_sent_with_swaks_to_the_smtp_listener_gets_its_reply(tmp_path):
+    swaks = shutil.which("swaks")
+    assert swaks, "swaks is installed on this machine (Debian package swaks)"
+    tag = f"swaks-{next(_n)}"
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            listener = SmtpListener(rig.settings.mail.smtp, rig.pipeline.accept)
+            await listener.start()
+            try:
+                raw = booking_mail(tag)
+                head, _, body = raw.decode().partition("\r\n\r\n")
+                # swaks replaces its own headers only when spelled as it spells them.
+                headers = [h for line in head.split("\r\n")
+                           if not line.startswith(("From:", "To:"))
+                           for h in ("--header", line.replace("Message-ID:", "Message-Id:"))]
+                proc = await asyncio.create_subprocess_exec(
+                    swaks, "--server", f"127.0.0.1:{listener.port}",
+                    "--from", "alice@example.com", "--to", BOT,
+                    "--h-From", "Alice <alice@example.com>", *headers, "--body", body,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                transcript, _ = await asyncio.wait_for(proc.communicate(), 15)
+                reply = await rig.relay.next(5)
+            finally:
+                await listener.stop()
+            return proc.returncode, transcript.decode(), reply, rig.store.mails(), rig.store
+
+    code, transcript, reply, journal, store = asyncio.run(scenario())
+    assert code == 0, transcript
+    assert "<-  250 2.0.0 OK" in transcript  # answered after journalling
+    assert reply.rcpt_to == ("alice@example.com",)
+    reference = check_confirmation(reply.raw, store)
+    (row,) = journal
+    assert row.transport == "smtp" and row.message_id == f"<{tag}@example.com>"
+    assert row.outcome == f"booked {reference}"
+
+
+def test_a_booking_mistake_is_a_reply_mail_not_an_smtp_error(tmp_path):
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            listener = SmtpListener(rig.settings.mail.smtp, rig.pipeline.accept)
+            await listener.start()
+            try:
+                _, status = await aiosmtplib.send(
+                    booking_mail(f"vague-{next(_n)}", body="Can we have a call sometime?"),
+                    sender="alice@example.com", recipients=[BOT], hostname="127.0.0.1",
+                    port=listener.port, start_tls=False)
+                reply = await rig.relay.next(5)
+            finally:
+                await listener.stop()
+            return status, reply, rig.store.list()
+
+    status, reply, bookings = asyncio.run(scenario())
+    assert status.startswith("2.0.0")
+    assert reply.rcpt_to == ("alice@example.com",)
+    assert bookings == []  # nothing half-booked
+    assert "CB-" not in parsed(reply.raw)["Subject"]
+
+
+def test_a_failed_send_is_retried_and_listeners_hear_only_after_it_went_out(tmp_path):
+    async def scenario():
+        async with Rig(tmp_path, retry_seconds=(1, 1)) as rig:
+            rig.relay.down = True
+            journal_id = await rig.pipeline.accept(booking_mail(f"retry-{next(_n)}"), "smtp")
+            await wait_until(lambda: rig.store.pending_for_journal(journal_id) == 1)
+            await asyncio.sleep(1.6)  # at least one failed try and its retry
+            failed_tries = rig.store.due_mail(datetime.now(BERLIN) + timedelta(hours=1))
+            heard_while_down = list(rig.sent_events)
+            rig.relay.down = False
+            reply = await rig.relay.next(5)
+            await wait_until(lambda: journal_id in rig.sent_events)
+            return journal_id, failed_tries, heard_while_down, reply, rig.store
+
+    journal_id, failed_tries, heard_while_down, reply, store = asyncio.run(scenario())
+    (pending,) = failed_tries
+    assert pending.attempts >= 1 and "451" in pending.last_error
+    assert heard_while_down == []
+    check_confirmation(reply.raw, store)
+    assert store.pending_for_journal(journal_id) == 0
+
+
+def test_the_same_mail_twice_books_once_and_is_answered_once(tmp_path):
+    raw = booking_mail(f"twice-{next(_n)}")
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            first = await rig.pipeline.accept(raw, "smtp")
+            second = await rig.pipeline.accept(raw, "imap")
+            reply = await rig.relay.next(5)
+            await asyncio.sleep(0.3)
+            return first, second, reply, list(rig.relay.received), rig.store
+
+    first, second, reply, received, store = asyncio.run(scenario())
+    assert first != second
+    assert len(received) == 1 and len(store.list()) == 1
+    outcomes = {m.id: m.outcome for m in store.mails()}
+    assert outcomes[first].startswith("booked CB-")
+    assert outcomes[second].startswith("duplicate")
+
+
+def test_mail_journalled_before_a_crash_is_answered_at_the_next_start(tmp_path):
+    raw = booking_mail(f"crash-{next(_n)}")
+    crashed = SqliteStore(tmp_path / "confbot.sqlite3")
+    journal_id = crashed.journal(raw, "smtp", "<crash@example.com>", "alice@example.com",
+                                 datetime.now(BERLIN))
+    crashed.close()  # the process died before deciding
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            reply = await rig.relay.next(5)
+            return reply, rig.store.get_mail(journal_id), rig.store
+
+    reply, row, store = asyncio.run(scenario())
+    reference = check_confirmation(reply.raw, store)
+    assert row.outcome == f"booked {reference}"
