@@ -43,7 +43,9 @@ class App:
         s = self.settings
         Path(s.service.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(Path(s.service.data_dir) / "confbot.sqlite3")
-        self.pipeline = MailPipeline(s, self.store, Agent(s, self.store), make_outbound(s.mail))
+        relay_tls = _tls_context(s.mail.relay.ca_file)
+        self.pipeline = MailPipeline(s, self.store, Agent(s, self.store),
+                                     make_outbound(s.mail, tls_context=relay_tls))
         await self.pipeline.start()
         if Inbound.SMTP in s.mail.inbound:
             from mail.smtp_in import SmtpListener
@@ -53,7 +55,7 @@ class App:
             log.info("SMTP listener on %s:%d", s.mail.smtp.host, s.mail.smtp.port)
         if Inbound.IMAP in s.mail.inbound:
             from mail.imap_in import ImapAgent
-            imap = ImapAgent(s.mail.imap, self.pipeline)
+            imap = ImapAgent(s.mail.imap, self.pipeline, ssl_context=_tls_context(s.mail.imap.ca_file))
             await imap.start()
             self.listeners.append(imap)
             log.info("IMAP agent on %s:%d, folder %s", s.mail.imap.host, s.mail.imap.port, s.mail.imap.folder)
@@ -136,6 +138,14 @@ class App:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         log.info("stopped")
+
+
+def _tls_context(ca_file: str | None):
+    """A verifying TLS context trusting `ca_file` in addition to nothing else; None = default."""
+    if not ca_file:
+        return None
+    import ssl
+    return ssl.create_default_context(cafile=ca_file)
 
 
 async def _quietly(coro, what: str) -> None:

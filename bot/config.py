@@ -215,10 +215,10 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "tls_key": _str(True), "auth_users": _auth_users}),
     "mail.imap": (S.ImapSettings, {
         "host": _str(True), "port": _PORT, "user": _str(), "password": _str(),
-        "folder": _str(True), "tls": _bool, "idle_minutes": _int(1, 29)}),
+        "folder": _str(True), "tls": _bool, "idle_minutes": _int(1, 29), "ca_file": _str(True)}),
     "mail.relay": (S.RelaySettings, {
         "host": _str(True), "port": _PORT, "starttls": _bool, "tls": _bool, "user": _str(),
-        "password": _str()}),
+        "password": _str(), "ca_file": _str(True)}),
     "mail": (S.MailSettings, {
         "address": _str(True), "inbound": _list(_enum(S.Inbound), nonempty=True),
         "outbound": _enum(S.Outbound), "outbox_dir": _str(True),

@@ -88,6 +88,7 @@ class ImapSettings:
     folder: str = "INBOX"
     tls: bool = True
     idle_minutes: int = 25        # re-IDLE before the server's 29-minute limit
+    ca_file: str | None = None    # PEM CA bundle for a server with a private certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,7 @@ class RelaySettings:
     tls: bool = False
     user: str = ""
     password: str = ""
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
-"""The SQLite store (adapter over sqlite3): bookings ledger, mail journal, outgoing-mail queue.
+"""The SQLite store (adapter over sqlite3): bookings ledger, plus (mixed in from
+`bot.mailstore`) the mail journal, processed Message-IDs and the outgoing-mail queue.
 
-Owns the database file (WAL mode, schema versions, one connection per thread) and the
+Owns the database file (WAL mode, schema versions for all tables, one connection per thread), the
 transactions: `reserve` and `change` run check + PIN allocation + write inside ONE
 `BEGIN IMMEDIATE`, so two threads or processes racing for the last lines cannot both win.
 The capacity arithmetic is not here: it fetches the overlapping rows by index and asks
@@ -22,7 +23,8 @@ from typing import Iterable, Iterator
 from bot.booking import (Booking, BookingRequest, BookingStatus, DialInMode, new_pin,
                          new_pin_pair, new_reference)
 from bot.capacity import Fits, Hold, Verdict, assess, search
-from bot.ledger import Full, InboundMail, Refused, Reserved, ReserveResult
+from bot.ledger import Full, Refused, Reserved, ReserveResult
+from bot.mailstore import Draft, MailJournal, OutgoingMail  # noqa: F401 (re-exported)
 from bot.settings import CapacitySettings
 
 DEFAULT_PATH = Path("var/confbot.sqlite3")
@@ -95,25 +97,13 @@ _BOOKING_COLUMNS = ("reference, organizer, title, start_ts, end_ts, participants
 _ACTIVE = "status = 'confirmed'"  # literal, so the partial indexes apply
 
 
-@dataclass(frozen=True, slots=True)
-class OutgoingMail:
-    """A queued reply: stored before any send attempt, removed from `due_mail` once sent."""
-    id: int
-    raw: bytes
-    mail_from: str
-    rcpt_to: tuple[str, ...]
-    attempts: int
-    next_try: datetime | None     # None: due at once (never tried)
-    last_error: str | None
-    journal_id: int | None
-
-
 class SchemaTooNew(RuntimeError):
     """The file was written by a newer confbot; refusing to guess at its schema."""
 
 
-class SqliteStore:
-    """Implements `bot.ledger.Ledger` plus the journal and the outgoing queue."""
+class SqliteStore(MailJournal):
+    """Implements `bot.ledger.Ledger`; the journal and the outgoing queue come from
+    `bot.mailstore.MailJournal`, over the same connections and transactions."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *,
                  pin_margin_minutes: int = DEFAULT_PIN_MARGIN_MINUTES,
@@ -362,77 +352,6 @@ class SqliteStore:
                 return reference
         raise RuntimeError("no free booking reference after 100 tries")
 
-    # -- the mail journal and processed Message-IDs --------------------------------------------
-
-    def journal(self, raw: bytes, transport: str, message_id: str | None, sender: str | None,
-                received: datetime) -> int:
-        cursor = self._db().execute(
-            "INSERT INTO mail_journal (received_ts, transport, message_id, sender, raw)"
-            " VALUES (?, ?, ?, ?, ?)", (_ts(received), transport, message_id, sender, raw))
-        return cursor.lastrowid
-
-    def set_outcome(self, journal_id: int, outcome: str) -> None:
-        self._db().execute("UPDATE mail_journal SET outcome = ? WHERE id = ?",
-                           (outcome, journal_id))
-
-    def get_mail(self, journal_id: int) -> InboundMail | None:
-        row = self._db().execute(f"SELECT {_MAIL_COLUMNS} FROM mail_journal WHERE id = ?",
-                                 (journal_id,)).fetchone()
-        return None if row is None else _mail(row)
-
-    def unhandled_mail(self) -> list[InboundMail]:
-        """Mail journaled but never given an outcome (the process died meanwhile), oldest first."""
-        rows = self._db().execute(f"SELECT {_MAIL_COLUMNS} FROM mail_journal"
-                                  " WHERE outcome IS NULL ORDER BY id").fetchall()
-        return [_mail(r) for r in rows]
-
-    def mails(self, limit: int = 50) -> list[InboundMail]:
-        """The most recent journal rows, newest first."""
-        rows = self._db().execute(f"SELECT {_MAIL_COLUMNS} FROM mail_journal"
-                                  " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [_mail(r) for r in rows]
-
-    def is_processed(self, message_id: str) -> bool:
-        return self._db().execute("SELECT 1 FROM processed WHERE message_id = ?",
-                                  (message_id,)).fetchone() is not None
-
-    def mark_processed(self, message_id: str, journal_id: int | None) -> None:
-        self._db().execute("INSERT OR IGNORE INTO processed (message_id, journal_id)"
-                           " VALUES (?, ?)", (message_id, journal_id))
-
-    # -- the outgoing-mail queue --------------------------------------------------------------
-
-    def queue_mail(self, raw: bytes, mail_from: str, rcpt_to: list[str] | tuple[str, ...],
-                   journal_id: int | None) -> int:
-        if not rcpt_to:
-            raise ValueError("a queued mail needs at least one recipient")
-        cursor = self._db().execute(
-            "INSERT INTO outbox (raw, mail_from, rcpt_to, journal_id) VALUES (?, ?, ?, ?)",
-            (raw, mail_from, json.dumps(list(rcpt_to)), journal_id))
-        return cursor.lastrowid
-
-    def due_mail(self, now: datetime) -> list[OutgoingMail]:
-        rows = self._db().execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sent_ts IS NULL"
-            " AND (next_try_ts IS NULL OR next_try_ts <= ?) ORDER BY id", (_ts(now),)).fetchall()
-        return [_outgoing(r) for r in rows]
-
-    def mark_sent(self, mail_id: int, now: datetime) -> None:
-        self._db().execute("UPDATE outbox SET sent_ts = ?, attempts = attempts + 1,"
-                           " last_error = NULL WHERE id = ?", (_ts(now), mail_id))
-
-    def mark_retry(self, mail_id: int, error: str, next_try: datetime) -> None:
-        self._db().execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                           " next_try_ts = ? WHERE id = ?", (error, _ts(next_try), mail_id))
-
-    def pending_for_journal(self, journal_id: int) -> int:
-        return self._db().execute("SELECT COUNT(*) FROM outbox WHERE journal_id = ?"
-                                  " AND sent_ts IS NULL", (journal_id,)).fetchone()[0]
-
-
-_MAIL_COLUMNS = "id, received_ts, transport, message_id, sender, raw, outcome"
-_OUTBOX_COLUMNS = ("id, raw, mail_from, rcpt_to, attempts, next_try_ts, last_error, journal_id")
-
 
 def _ts(dt: datetime) -> int:
     if dt.tzinfo is None or dt.utcoffset() is None:
@@ -462,14 +381,3 @@ def _booking(r: tuple) -> Booking:
                    dial_in_mode=DialInMode(r[8]), invitees=tuple(json.loads(r[9])),
                    language=r[10], status=BookingStatus(r[11]), invite_uid=r[12],
                    created=None if r[13] is None else _dt(r[13]), sequence=r[14])
-
-
-def _mail(r: tuple) -> InboundMail:
-    return InboundMail(id=r[0], received=_dt(r[1]), transport=r[2], message_id=r[3],
-                       sender=r[4], raw=bytes(r[5]), outcome=r[6])
-
-
-def _outgoing(r: tuple) -> OutgoingMail:
-    return OutgoingMail(id=r[0], raw=bytes(r[1]), mail_from=r[2], rcpt_to=tuple(json.loads(r[3])),
-                        attempts=r[4], next_try=None if r[5] is None else _dt(r[5]),
-                        last_error=r[6], journal_id=r[7])

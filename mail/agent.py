@@ -75,6 +75,10 @@ class RateLimiter:
         self._seen: dict[str, deque[datetime]] = {}
         self._noticed: dict[str, datetime] = {}
 
+    def set_limit(self, limit: int) -> None:
+        """A config reload changes the limit; the counts of the last hour stay."""
+        self._limit = limit
+
     def check(self, sender: str, at: datetime) -> Limit:
         self._forget(at)
         seen = self._seen.setdefault(sender, deque())
@@ -148,6 +152,11 @@ class Agent:
         self._clock = rate_limit_clock
         self._limiter = RateLimiter(settings.mail.rate_limit_per_hour)
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Take a reloaded config (allowed senders, limits, numbers) for the next mail."""
+        self.settings = settings
+        self._limiter.set_limit(settings.mail.rate_limit_per_hour)
+
     def handle(self, msg: EmailMessage, now: datetime) -> Decision:
         try:
             ignored = self.ignore_reason(msg)
@@ -216,7 +225,8 @@ class Agent:
         if isinstance(parsed, ParseError):
             reply = compose.refuse_missing(self.settings, to=sender, original=msg, now=now,
                                            lang=parsed.language, missing=parsed.missing,
-                                           error=parsed.error, reason=parsed.reason)
+                                           error=parsed.error, reason=parsed.reason,
+                                           bilingual=parsed.bilingual)
             why = parsed.reason or "missing " + (", ".join(parsed.missing) or "details")
             return Decision((reply,), f"refused: {why}")
         request = parsed.request

@@ -122,7 +122,9 @@ def confirmation_method(booking: Booking) -> ics.Method:
 
 def _message(settings: Settings, *, to: str, subject: str, body: list[str], now: datetime,
              lang: str, original: EmailMessage | None = None, auto: str = "auto-replied",
-             calendar: tuple[bytes, ics.Method] | None = None) -> EmailMessage:
+             calendar: tuple[bytes, ics.Method] | None = None,
+             second: tuple[str, list[str]] | None = None) -> EmailMessage:
+    """`second`: (language, body) of the same text in a second language, after a rule."""
     msg = EmailMessage()
     address = settings.mail.address
     msg["From"] = formataddr((settings.service.name, address))
@@ -140,16 +142,20 @@ def _message(settings: Settings, *, to: str, subject: str, body: list[str], now:
             msg["References"] = references
     msg["Auto-Submitted"] = auto          # RFC 3834: never answered by well-behaved robots
     msg["X-Auto-Response-Suppress"] = "All"  # asks Exchange not to send out-of-office notes
-    t = TEXTS[lang]
-    msg.set_content("\n".join([t["greeting"], "", *body, "", t["signature"].format(
-        name=settings.service.name)]) + "\n")
+    parts = [(lang, body)] + ([second] if second else [])
+    text = "\n\n----------------------------------------\n\n".join(
+        "\n".join([TEXTS[code]["greeting"], "", *lines, "",
+                   TEXTS[code]["signature"].format(name=settings.service.name)])
+        for code, lines in parts)
+    msg.set_content(text + "\n")
     if calendar is not None:
         data, method = calendar
         text = data.decode("utf-8")
         msg.add_attachment(text, subtype="calendar", params={"method": method.value},
                            cte="7bit" if text.isascii() else "quoted-printable",
                            filename="cancel.ics" if method is ics.Method.CANCEL else "invite.ics")
-    msg["Content-Language"] = lang  # after the body: set_content drops Content-* headers
+    # After the body: set_content drops Content-* headers.
+    msg["Content-Language"] = ", ".join(code for code, _ in parts)
     return msg
 
 
@@ -244,11 +250,23 @@ def refusal(problem: Problem, settings: Settings, *, to: str, original: EmailMes
 
 def refuse_missing(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                    lang: str, missing: tuple[str, ...], error: str = "",
-                   reason: str | None = None) -> EmailMessage:
+                   reason: str | None = None, bilingual: bool = False) -> EmailMessage:
     """The booking mail could not become a request (`mail.parse.ParseError`). English replies
     quote the parser's exact sentence; German ones name each missing item and the broken rule
-    in German, and fall back to the parser's sentence only for what they cannot say."""
+    in German, and fall back to the parser's sentence only for what they cannot say.
+    `bilingual` (a mail in neither language): the whole text in German, then in English."""
     lang = language(lang)
+    if bilingual:
+        blocks = [_missing_body(settings, other, missing, error, reason) for other in ("de", "en")]
+        return _message(settings, to=to, original=original, now=now, lang="de", body=blocks[0],
+                        subject=_re(original, "en"), second=("en", blocks[1]))
+    return _message(settings, to=to, original=original, now=now, lang=lang,
+                    body=_missing_body(settings, lang, missing, error, reason),
+                    subject=_re(original, lang))
+
+
+def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error: str,
+                  reason: str | None) -> list[str]:
     t = TEXTS[lang]
     cap = settings.capacity
     lines = []
@@ -262,9 +280,9 @@ def refuse_missing(settings: Settings, *, to: str, original: EmailMessage | None
                                          room_max=cap.room_max))
         if not lines and error:
             lines.append(error)
-    body = [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"]]
-    return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
-                    subject=_re(original, lang))
+    if lang == "en" and reason == "foreign_language":
+        lines.append(PARSE_REASONS[lang][reason])
+    return [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"]]
 
 
 def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,

@@ -40,11 +40,16 @@ class RelaySender:
         self._timeout = timeout
 
     async def send(self, raw: bytes, mail_from: str, rcpt_to: Sequence[str]) -> None:
+        """`mail_from` "" sends with the null reverse-path `MAIL FROM:<>` (automatic replies,
+        RFC 3834); aiosmtplib's one-shot `send()` refuses an empty sender, so the client is
+        driven directly."""
         s = self._s
-        refused, _ = await aiosmtplib.send(
-            raw, sender=mail_from, recipients=list(rcpt_to), hostname=s.host, port=s.port,
-            use_tls=s.tls, start_tls=s.starttls, tls_context=self._tls_context,
-            username=s.user or None, password=s.password or None, timeout=self._timeout)
+        client = aiosmtplib.SMTP(
+            hostname=s.host, port=s.port, use_tls=s.tls, start_tls=s.starttls,
+            tls_context=self._tls_context, username=s.user or None,
+            password=s.password or None, timeout=self._timeout)
+        async with client:
+            refused, _ = await client.sendmail(mail_from, list(rcpt_to), raw)
         # aiosmtplib returns the recipients the relay refused while accepting others; a
         # partial refusal is still a failure for a reply that must reach everyone.
         if refused:

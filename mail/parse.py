@@ -36,6 +36,10 @@ MISSING_PHRASES = {
 }
 
 
+# Fewer German (or English) marker words than this, and the language is undecided.
+UNDECIDED_BELOW = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Parsed:
     request: BookingRequest
@@ -60,6 +64,9 @@ class ParseError:
     missing: tuple[str, ...] = ()
     reason: str | None = None
     language: str = "en"
+    # True when the mail is neither clearly German nor clearly English (another language,
+    # gibberish, an unreadable charset): the refusal is then written in both languages.
+    bilingual: bool = False
 
     def to_json(self) -> dict:
         out: dict = {"error": self.error}
@@ -112,11 +119,13 @@ def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed
     invitation = next((inv for inv in (read_invitation(c, zone) for c in content.calendars) if inv), None)
     sample = " ".join([subject, text] + ([invitation.summary, invitation.description] if invitation else []))
     lang = detect_language(sample, default=settings.service.default_language)
+    de, en, fr = language_scores(sample)
+    undecided = max(de, en) < UNDECIDED_BELOW
     own = settings.mail.address.strip().lower()
     organizer = sender(msg) or (invitation.organizer if invitation else "")
 
     def refuse(error: str, reason: str | None = None, missing: tuple[str, ...] = ()) -> ParseError:
-        return ParseError(error, missing, reason, lang)
+        return ParseError(error, missing, reason, lang, bilingual=undecided)
 
     if not text.strip() and invitation is None:
         if content.unreadable:
@@ -128,10 +137,9 @@ def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed
         return refuse("The mail has no sender address to answer.", "not_a_booking")
     if organizer == own:
         return refuse("The mail comes from the booking service itself.", "not_a_booking")
-    de, en, fr = language_scores(sample)
     if fr > max(de, en) and fr >= 3:
-        return refuse("The mail is not written in German or English, the languages I can read.",
-                      "not_a_booking")
+        return ParseError("The mail is not written in German or English, the languages I can "
+                          "read.", (), "foreign_language", lang, bilingual=True)
     if invitation is not None:
         return _from_invitation(invitation, text, subject, organizer, own, lang, now, settings, refuse)
     return _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)

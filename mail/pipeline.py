@@ -3,8 +3,10 @@ agent policy, the store and outbound mail. One policy, two transports (STYLE les
 
 Owns the order that makes "a crash never loses a mail or a reply" true:
   accept(raw) → journal the raw bytes FIRST → skip a Message-ID already processed →
-  agent.handle() in a worker thread (one decision at a time) → queue every reply in the store
-  BEFORE any send → mark processed → set the journal outcome → wake the sender.
+  agent.handle() in a worker thread (one decision at a time) → in ONE store transaction: queue
+  every reply, mark the Message-ID processed, set the journal outcome → wake the sender.
+Every reply leaves with the null envelope sender `<>` (RFC 3834: no bounce loops). A duplicate
+Message-ID is answered by nothing new; its listeners hear when the original's replies went out.
 The sender loop sends due mail through the outbound adapter, retries with the backoff of
 `settings.mail.retry_seconds` (the last step repeats forever: a reply is never dropped), and
 tells `on_sent` listeners when every reply for a journal row has gone out (the IMAP agent sets
@@ -23,6 +25,7 @@ from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr
 from typing import Callable, Protocol, Sequence
 
+from bot.mailstore import NULL_SENDER, Draft, duplicate_outcome
 from bot.settings import Settings
 from mail.parse import read_message
 
@@ -82,6 +85,7 @@ class MailPipeline:
         self._listeners: list[SentListener] = []
         self._task: asyncio.Task | None = None
         self._in_progress: set[int] = set()  # journal ids accept() is handling now
+        self._waiting: dict[int, list[int]] = {}  # original journal id -> duplicates to notify
         self._stopping = False
 
     # --- wiring -------------------------------------------------------------------------------
@@ -93,6 +97,8 @@ class MailPipeline:
 
     def reconfigure(self, settings: Settings) -> None:
         self.settings = settings
+        if hasattr(self.agent, "reconfigure"):
+            self.agent.reconfigure(settings)
 
     def now(self) -> datetime:
         return self._clock() if self._clock else datetime.now(self.settings.service.timezone)
@@ -108,12 +114,6 @@ class MailPipeline:
         raw = bytes(raw)
         message_id, sender = envelope_of(raw)
         journal_id = self.store.journal(raw, transport, message_id, sender, self.now())
-        if message_id and self.store.is_processed(message_id):
-            # The same mail again (an SMTP retry, an IMAP re-fetch after a restart): its
-            # replies are already queued durably; nothing new to answer.
-            self.store.set_outcome(journal_id, "duplicate: Message-ID already processed")
-            self._notify_later(journal_id)
-            return journal_id
         self._in_progress.add(journal_id)
         try:
             await self._process(journal_id, raw, message_id)
@@ -123,30 +123,47 @@ class MailPipeline:
 
     async def _process(self, journal_id: int, raw: bytes, message_id: str | None) -> None:
         now = self.now()
-        async with self._decide_lock:  # one decision at a time: the agent keeps rate state
-            try:
-                decision = await asyncio.to_thread(self._decide, raw, now)
-            except Exception as exc:
-                self.store.set_outcome(journal_id, f"error: {type(exc).__name__}: {exc}")
-                raise
-        queued = 0
-        for reply in decision.replies:
+        # One decision at a time (the agent keeps rate state), and the duplicate check inside
+        # the same lock: two transports delivering one mail at once still get one answer.
+        async with self._decide_lock:
+            original = self.store.processed_journal(message_id) if message_id else None
+            if original is None:
+                try:
+                    decision = await asyncio.to_thread(self._decide, raw, now)
+                except Exception as exc:
+                    self.store.set_outcome(journal_id, f"error: {type(exc).__name__}: {exc}")
+                    raise
+                drafts = self._drafts(journal_id, decision.replies)
+                # Replies, processed Message-ID and outcome in ONE transaction: a crash
+                # leaves all or nothing, so a replay never queues a reply twice.
+                original = self.store.commit_decision(journal_id, decision.outcome, drafts,
+                                                      message_id)
+            else:
+                self.store.set_outcome(journal_id, duplicate_outcome(original))
+        if original is not None:
+            # The same mail again (an SMTP retry, an IMAP re-fetch after a restart): its
+            # replies are queued under the original row; this row is done when they are sent.
+            log.info("journal #%s: duplicate of journal #%s", journal_id, original)
+            self._notify_with(journal_id, original)
+            return
+        log.info("journal #%s: %s (%d repl%s queued)", journal_id, decision.outcome,
+                 len(drafts), "y" if len(drafts) == 1 else "ies")
+        if drafts:
+            self._wake.set()
+        else:
+            self._notify_later(journal_id)
+
+    def _drafts(self, journal_id: int, replies) -> list[Draft]:
+        drafts = []
+        for reply in replies:
             wire, rcpt = serialize(reply)
             if not rcpt:
                 log.error("journal #%s: a reply without recipients was dropped: %r",
                           journal_id, reply.get("Subject"))
                 continue
-            self.store.queue_mail(wire, self.settings.mail.address, rcpt, journal_id)
-            queued += 1
-        if message_id:
-            self.store.mark_processed(message_id, journal_id)
-        self.store.set_outcome(journal_id, decision.outcome)
-        log.info("journal #%s: %s (%d repl%s queued)", journal_id, decision.outcome, queued,
-                 "y" if queued == 1 else "ies")
-        if queued:
-            self._wake.set()
-        else:
-            self._notify_later(journal_id)
+            # Every mail the bot sends is automatic: null envelope sender (RFC 3834 3.3).
+            drafts.append(Draft(wire, tuple(rcpt), NULL_SENDER))
+        return drafts
 
     def _decide(self, raw: bytes, now: datetime):
         return self.agent.handle(read_message(raw), now)
@@ -157,9 +174,6 @@ class MailPipeline:
         for row in self.store.unhandled_mail():
             if row.id in self._in_progress:
                 continue  # journalled by a live accept() that is deciding right now
-            if row.message_id and self.store.is_processed(row.message_id):
-                self.store.set_outcome(row.id, "duplicate: Message-ID already processed")
-                continue
             try:
                 await self._process(row.id, row.raw, row.message_id)
                 replayed += 1
@@ -188,6 +202,8 @@ class MailPipeline:
             sent += 1
             if mail.journal_id is not None and self.store.pending_for_journal(mail.journal_id) == 0:
                 self._notify(mail.journal_id)
+                for duplicate in self._waiting.pop(mail.journal_id, ()):
+                    self._notify(duplicate)
         return sent
 
     async def run_sender(self) -> None:
@@ -224,6 +240,14 @@ class MailPipeline:
                 listener(journal_id)
             except Exception:
                 log.exception("on_sent listener failed for journal #%s", journal_id)
+
+    def _notify_with(self, journal_id: int, original: int) -> None:
+        """Tell listeners about `journal_id` once the replies of `original` have gone out
+        (at once when none are pending): the duplicate must not be \\Seen before them."""
+        if original and self.store.pending_for_journal(original) > 0:
+            self._waiting.setdefault(original, []).append(journal_id)
+        else:
+            self._notify_later(journal_id)
 
     def _notify_later(self, journal_id: int) -> None:
         # After accept() has returned, so the transport has recorded the journal id first.

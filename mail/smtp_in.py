@@ -1,9 +1,13 @@
 """The SMTP listener adapter: aiosmtpd inside the app's own asyncio loop.
 
-Owns: translating an SMTP transaction into one `accept(raw, "smtp")` call and the SMTP reply
+Owns: translating an SMTP transaction into one `accept(raw, "smtp")` call (the raw mail with a
+`Return-Path: <MAIL FROM>` line prepended, as any delivering MTA writes it) and the SMTP reply
 codes — 250 only after `accept` returned (the pipeline has journalled the raw bytes by then),
-552 for mail over `max_size` (aiosmtpd's own size check), 451 when `accept` raised (the client
-will retry; the server keeps running), optional STARTTLS and AUTH from `SmtpListen`.
+451 when `accept` raised (the client will retry; the server keeps running), optional STARTTLS
+and AUTH from `SmtpListen`, and 552 for mail over `max_size` (aiosmtpd's own check).
+Oversize mail is deliberately NOT journalled: its data is discarded while it arrives, the
+refusal is logged, and the sending MTA tells the sender with its bounce; keeping it would let
+anyone fill the disk past the limit that exists to prevent that.
 A booking mistake is never an SMTP error: the agent answers it with a reply mail.
 Must not touch: mail parsing, booking policy, the store or outbound mail (that is the pipeline's
 job), nor any other adapter. The server is created with `loop.create_server`, never aiosmtpd's
@@ -37,7 +41,7 @@ class Handler:
         self._accept = accept
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
+        raw = with_return_path(envelope.original_content or b"", envelope.mail_from)
         try:
             journal_id = await self._accept(raw, TRANSPORT)
         except Exception:
@@ -51,6 +55,27 @@ class Handler:
         # The per-connection barrier (STYLE lesson 9): log, answer, keep serving.
         log.error("SMTP session error: %r", error, exc_info=error)
         return CONNECTION_ERROR
+
+
+def with_return_path(raw: bytes, mail_from: str | None) -> bytes:
+    """Prepend `Return-Path: <envelope sender>` as a delivering MTA does (RFC 5321 4.4), so
+    the agent's loop check sees an empty reverse-path (`MAIL FROM:<>`: a bounce or another
+    robot) on mail that reached our own listener. It goes first: the topmost one counts."""
+    address = (mail_from or "").strip().strip("<>").replace("\r", "").replace("\n", "")
+    return f"Return-Path: <{address}>\r\n".encode("utf-8") + bytes(raw)
+
+
+class _Smtp(SMTP):
+    """aiosmtpd's server, plus a log line when a mail is refused for its size: aiosmtpd
+    answers 552 itself and discards the data as it arrives (so an oversize mail never
+    exhausts memory or the journal), and no handler hook runs for it."""
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str) and status.startswith("552"):
+            log.warning("refused oversize mail from %r (peer %r, limit %s bytes): %s",
+                        getattr(self.envelope, "mail_from", None),
+                        getattr(self.session, "peer", None), self.data_size_limit, status)
+        await super().push(status)
 
 
 class Authenticator:
@@ -94,7 +119,7 @@ class SmtpListener:
         s = self._settings
         ctx = tls_context(s)
         auth = bool(s.auth_users)
-        return SMTP(
+        return _Smtp(
             self._handler,
             data_size_limit=s.max_size,
             enable_SMTPUTF8=True,

@@ -199,6 +199,8 @@ PARSE_REASONS = {
         "too_many_participants": "a conference can have at most {room_max} participants.",
         "unreadable": "we could not read your mail (unknown character set or format).",
         "not_a_booking": "we found no booking request in your mail.",
+        "foreign_language": "your mail does not seem to be written in German or English, the "
+                            "languages this service reads. Please write again in English or German.",
     },
     "de": {
         "past": "der gewünschte Termin liegt in der Vergangenheit.",
@@ -207,5 +209,8 @@ PARSE_REASONS = {
         "too_many_participants": "eine Konferenz kann höchstens {room_max} Teilnehmende haben.",
         "unreadable": "Ihre Mail konnte nicht gelesen werden (unbekannter Zeichensatz oder Format).",
         "not_a_booking": "in Ihrer Mail haben wir keine Buchungsanfrage gefunden.",
+        "foreign_language": "Ihre Mail scheint weder auf Deutsch noch auf Englisch geschrieben zu "
+                            "sein, den Sprachen dieses Dienstes. Bitte schreiben Sie uns auf "
+                            "Deutsch oder Englisch.",
     },
 }

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from bot.booking import BookingStatus
 from bot.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
 from mail.agent import Agent, Decision, find_reference, sender_allowed
+from mail.mime import sender as sender_of
 from mail.parse import read_message
 from memledger import MemoryLedger
 
@@ -486,3 +487,116 @@ def test_handle_never_raises_and_never_answers_a_robot(junk, robot):
     for reply in decision.replies:
         assert reply["Auto-Submitted"] in ("auto-replied", "auto-generated")
         reply.as_bytes()   # every reply can be sent
+
+
+# --- bad input: arbitrary mails through the whole agent -------------------------------------------
+
+_CHARSETS = st.sampled_from(["utf-8", "iso-8859-1", "windows-1252", "x-unknown-42", "utf-16",
+                             "koi8-r", "", "us-ascii", "utf-7", "bogus\"; x"])
+_CTES = st.sampled_from(["7bit", "8bit", "base64", "quoted-printable", "x-uuencode", "bogus", ""])
+_TYPES = st.sampled_from(["text/plain", "text/html", "text/calendar", "application/ics",
+                          "application/octet-stream", "message/rfc822", "text/x-unknown"])
+_HEADER_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60)
+
+
+@st.composite
+def arbitrary_mails(draw) -> tuple[bytes, str]:
+    """An allowed sender's mail (so it reaches the parser and the ledger) whose subject,
+    MIME structure, charsets, transfer encodings and bodies are arbitrary."""
+    message_id = f"<fuzz{draw(st.integers(0, 10**6))}@example.com>"
+    subject = draw(st.one_of(_HEADER_TEXT, st.just("Re: Booked: call [CB-7K2Q9] storno"),
+                             _HEADER_TEXT.map(lambda s: f"[CB-{s[:5]}] {s}")))
+    head = [b"From: Alice <alice@example.com>", b"To: " + BOT.encode(),
+            b"Subject: " + subject.encode("utf-8", "surrogateescape"),
+            b"Date: " + draw(st.sampled_from([b"Fri, 10 Jan 2025 08:00:00 +0000", b"garbage",
+                                              b"Mon, 99 Foo 2025 25:61:00 +9999", b""])),
+            b"Message-ID: " + message_id.encode(), b"MIME-Version: 1.0"]
+    body_parts = draw(st.lists(st.tuples(_TYPES, _CHARSETS, _CTES,
+                                         st.one_of(st.binary(max_size=300),
+                                                   st.text(max_size=300).map(str.encode))),
+                               min_size=1, max_size=3))
+    if len(body_parts) == 1 and draw(st.booleans()):
+        ctype, charset, cte, payload = body_parts[0]
+        head += [f"Content-Type: {ctype}; charset=\"{charset}\"".encode(),
+                 f"Content-Transfer-Encoding: {cte}".encode()]
+        return b"\r\n".join(head) + b"\r\n\r\n" + payload, message_id
+    boundary = draw(st.sampled_from(["b1", "", "=_x\"y", "b1b1"]))
+    head.append(f"Content-Type: multipart/{draw(st.sampled_from(['mixed', 'alternative']))};"
+                f" boundary=\"{boundary}\"".encode())
+    parts = [f"--b1\r\nContent-Type: {t}; charset={c}\r\nContent-Transfer-Encoding: {e}\r\n\r\n"
+             .encode() + p for t, c, e, p in body_parts]
+    closing = draw(st.sampled_from([b"\r\n--b1--\r\n", b"", b"\r\n--b1"]))
+    return b"\r\n".join(head) + b"\r\n\r\n" + b"\r\n".join(parts) + closing, message_id
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(arbitrary_mails())
+def test_any_mail_from_an_allowed_sender_is_answered_as_a_threaded_auto_reply(case):
+    """Malformed MIME, unknown charsets and encodings, garbage dates and subjects: handle()
+    never raises, and the sender always gets a reply (or the mail is explicitly ignored);
+    every reply to the sender is threaded to the mail and marked automatic."""
+    raw, message_id = case
+    decision = Agent(SETTINGS, MemoryLedger(seed=1)).handle(read_message(raw), NOW)
+    assert decision.replies or decision.outcome.startswith("ignored: "), decision.outcome
+    to_sender = [r for r in decision.replies if r["To"] == "alice@example.com"]
+    assert to_sender or decision.outcome.startswith("ignored: "), decision.outcome
+    for reply in to_sender:
+        assert reply["Auto-Submitted"] == "auto-replied"
+        assert reply["In-Reply-To"] == message_id
+        assert reply["References"].split()[-1] == message_id
+    for reply in decision.replies:
+        reply.as_bytes()   # every reply can be serialised for sending
+
+
+def test_a_mail_in_another_language_gets_one_reply_in_german_and_english(agent, ledger):
+    decision = agent.handle(mail(
+        "Bonjour, je voudrais réserver une conférence téléphonique pour demain à 10 heures "
+        "avec huit personnes. Merci beaucoup et à bientôt.", subject="Réservation"), NOW)
+    assert decision.outcome == "refused: foreign_language"
+    assert ledger.list() == []
+    (reply,) = decision.replies
+    body = text(reply)
+    assert "weder auf Deutsch noch auf Englisch" in body
+    assert "not written in German or English" in body
+    assert body.index("Guten Tag,") < body.index("Hello,")      # both greetings, German first
+    assert reply["Content-Language"] == "de, en"
+    assert reply["To"] == "alice@example.com" and reply["Auto-Submitted"] == "auto-replied"
+
+
+def test_a_mail_in_a_charset_nobody_knows_gets_a_bilingual_reply_naming_the_charset(agent):
+    raw = (b"From: alice@example.com\r\nTo: " + BOT.encode() + b"\r\nSubject: =?x-martian?q?Zzz?=\r\n"
+           b"Message-ID: <cs1@example.com>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=x-martian\r\n\r\n\xfe\xed\xfa\xce tomorrow 10\r\n")
+    decision = agent.handle(read_message(raw), NOW)
+    assert decision.outcome == "refused: unreadable"
+    body = text(decision.replies[0])
+    assert "x-martian" in body and "unbekannter Zeichensatz" in body
+    assert decision.replies[0]["In-Reply-To"] == "<cs1@example.com>"
+
+
+def test_every_reply_to_the_organizer_is_threaded_and_automatic(agent):
+    """Confirmation, status, change, full, refusal, cancellation: all carry Auto-Submitted,
+    In-Reply-To and References; invitee mails are auto-generated notices, not replies."""
+    first, reference = book(agent, message_id="<root@example.com>")
+    follow = [
+        mail(BOOKING_EN.replace("8 participants", "15 participants"), subject="Other call",
+             message_id="<full@example.com>", sender="bob@example.com"),
+        mail("status please", subject=f"Re: [{reference}]", message_id="<st@example.com>"),
+        mail("change to 11:00", subject=f"Re: [{reference}]", message_id="<ch@example.com>"),
+        mail("storno", subject=f"Re: [{reference}]", message_id="<cx@example.com>"),
+        mail("hello?", subject="", message_id="<vague@example.com>"),
+    ]
+    decisions = [first] + [agent.handle(m, NOW) for m in follow]
+    parents = ["<root@example.com>"] + [m["Message-ID"] for m in follow]
+    senders = ["alice@example.com"] + [sender_of(m) for m in follow]
+    outcomes = [d.outcome.split(" ")[0] for d in decisions]
+    assert outcomes == ["booked", "refused:", "status", "changed", "cancelled", "refused:"]
+    for decision, parent, sender in zip(decisions, parents, senders):
+        assert decision.replies[0]["To"] == sender
+        for reply in decision.replies:
+            if reply["To"] == sender:
+                assert (reply["Auto-Submitted"], reply["In-Reply-To"]) == ("auto-replied", parent)
+                assert reply["References"].split()[-1] == parent
+            else:
+                assert reply["Auto-Submitted"] == "auto-generated"
+                assert reply["In-Reply-To"] is None

@@ -109,3 +109,19 @@ def test_broken_config_edit_is_rejected_and_the_service_keeps_running(service):
     assert wait_for(lambda: outbox(tmp), timeout=10)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
+
+
+def test_a_valid_config_edit_is_applied_live(service):
+    """Removing a sender's domain from allowed_senders takes effect without a restart."""
+    proc, port, cfg, tmp = service
+    text = cfg.read_text(encoding="utf-8")
+    cfg.write_text(text.replace('allowed_senders = ["example.com", "localhost"]',
+                                'allowed_senders = ["localhost"]'), encoding="utf-8")
+    assert wait_for(lambda: "config reloaded" in (tmp / "confbot.log").read_text(), timeout=10)
+    assert swaks(port, "carol@example.com", "Booking",
+                 "Please book tomorrow at 11:00 for 1 hour, 4 participants.").returncode == 0
+    replies = wait_for(lambda: outbox(tmp), timeout=10)
+    assert replies, (tmp / "confbot.log").read_text()
+    assert "CB-" not in replies[0]["Subject"]  # a refusal, not a confirmation
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0

@@ -153,7 +153,9 @@ def test_booking_delivered_to_dovecot_is_answered_via_the_relay_and_then_marked_
     first, second, journal, store = asyncio.run(scenario())
     by_rcpt = {r.rcpt_to: r for r in (first, second)}
     assert set(by_rcpt) == {("alice@example.com",), ("bob@example.com",)}
-    assert all(r.mail_from == BOT for r in (first, second))
+    # Header From is the bot; the envelope is the null sender (RFC 3834: bounces go nowhere).
+    assert all(r.mail_from == "<>" for r in (first, second))
+    assert all(BOT in parsed(r.raw)["From"] for r in (first, second))
     reference = check_confirmation(by_rcpt[("alice@example.com",)].raw, store)
     invitation = by_rcpt[("bob@example.com",)].raw.decode()
     assert store.get(reference).participant_pin in invitation
@@ -277,3 +279,148 @@ def test_mail_journalled_before_a_crash_is_answered_at_the_next_start(tmp_path):
     reply, row, store = asyncio.run(scenario())
     reference = check_confirmation(reply.raw, store)
     assert row.outcome == f"booked {reference}"
+
+
+# --- crash safety and duplicates (issue 2, store + pipeline) --------------------------------------
+
+class Crash(Exception):
+    """Stands in for the process dying at one exact point."""
+
+
+def test_a_crash_between_queueing_and_the_outcome_queues_nothing_and_replay_answers_once(tmp_path):
+    """Replies, processed Message-ID and outcome are one transaction: a crash just before the
+    outcome is written leaves none of them, so the replay after restart answers exactly once."""
+    raw = booking_mail(f"torn-{next(_n)}", invitees="Please invite bob@example.com.")
+    path = tmp_path / "confbot.sqlite3"
+    store = SqliteStore(path)
+    settings = settings_for(1)
+
+    def crash_at_outcome(db, journal_id, outcome):
+        raise Crash(f"died before writing {outcome!r}")
+    store._set_outcome = crash_at_outcome
+    pipeline = MailPipeline(settings, store, Agent(settings, store), None)
+    with pytest.raises(Crash):
+        asyncio.run(pipeline.accept(raw, "smtp"))
+    (row,) = store.unhandled_mail()
+    message_id = row.message_id
+    left = (store.due_mail(datetime.now(BERLIN)), store.is_processed(message_id))
+    store.close()
+    assert left == ([], False)      # the torn transaction was rolled back completely
+
+    async def restart():
+        async with Rig(tmp_path) as rig:
+            replies = [await rig.relay.next(5), await rig.relay.next(5)]
+            await asyncio.sleep(0.3)       # room for a wrong third mail to show up
+            return replies, list(rig.relay.received), rig.store
+
+    replies, received, store = asyncio.run(restart())
+    assert len(received) == 2
+    assert sorted(r.rcpt_to for r in replies) == [("alice@example.com",), ("bob@example.com",)]
+    (booking,) = store.list()
+    assert store.get_mail(row.id).outcome == f"booked {booking.reference}"
+    assert store.processed_journal(message_id) == row.id
+
+
+def test_a_duplicate_is_reported_sent_only_after_the_originals_replies_went_out(tmp_path):
+    raw = booking_mail(f"dup-wait-{next(_n)}")
+
+    async def scenario():
+        async with Rig(tmp_path, retry_seconds=(1,)) as rig:
+            rig.relay.down = True
+            first = await rig.pipeline.accept(raw, "smtp")
+            second = await rig.pipeline.accept(raw, "imap")
+            await asyncio.sleep(0.5)
+            heard_while_down = list(rig.sent_events)
+            rig.relay.down = False
+            await rig.relay.next(5)
+            await wait_until(lambda: second in rig.sent_events)
+            return first, second, heard_while_down, list(rig.sent_events), rig.store
+
+    first, second, heard_while_down, heard, store = asyncio.run(scenario())
+    assert heard_while_down == []           # IMAP must not set \Seen on either copy yet
+    assert heard.index(first) < heard.index(second)
+    assert store.processed_journal(store.get_mail(second).message_id) == first
+    assert store.get_mail(second).outcome == f"duplicate: Message-ID already processed (journal #{first})"
+
+
+def test_one_mail_delivered_by_both_transports_at_once_is_answered_once(tmp_path):
+    raw = booking_mail(f"both-{next(_n)}")
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            ids = await asyncio.gather(rig.pipeline.accept(raw, "smtp"),
+                                       rig.pipeline.accept(raw, "imap"))
+            await rig.relay.next(5)
+            await asyncio.sleep(0.3)
+            return ids, list(rig.relay.received), rig.store
+
+    ids, received, store = asyncio.run(scenario())
+    assert len(received) == 1 and len(store.list()) == 1
+    outcomes = sorted(store.get_mail(i).outcome.split(":")[0].split()[0] for i in ids)
+    assert outcomes == ["booked", "duplicate"]
+
+
+def test_a_bounce_to_the_smtp_listener_is_journalled_and_never_answered(tmp_path):
+    """`MAIL FROM:<>` (a bounce, another robot): the listener writes `Return-Path: <>` and the
+    agent's loop check stays silent, even though the mail itself looks like a booking."""
+    raw = booking_mail(f"bounce-{next(_n)}")
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            listener = SmtpListener(rig.settings.mail.smtp, rig.pipeline.accept)
+            await listener.start()
+            try:
+                client = aiosmtplib.SMTP(hostname="127.0.0.1", port=listener.port,
+                                         start_tls=False)
+                async with client:
+                    await client.sendmail("", [BOT], raw)
+                await asyncio.sleep(0.3)
+            finally:
+                await listener.stop()
+            return list(rig.relay.received), rig.store.mails(), rig.store.list()
+
+    received, journal, bookings = asyncio.run(scenario())
+    assert received == [] and bookings == []
+    (row,) = journal
+    assert row.outcome == "ignored: empty return-path"
+    on_the_wire = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP sends CRLF
+    assert row.raw == b"Return-Path: <>\r\n" + on_the_wire
+
+
+BAD_MAILS = {
+    "broken_mime": (b"From: alice@example.com\r\nSubject: Call\r\nMessage-ID: <bm@example.com>\r\n"
+                    b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\n"
+                    b"Content-Transfer-Encoding: base64\r\n\r\n@@@not base64@@@\r\n"),
+    "unknown_charset": (b"From: alice@example.com\r\nSubject: Call\r\nMessage-ID: <uc@example.com>\r\n"
+                        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\n"
+                        b"\xff\xfe\xfd 10:00\r\n"),
+    "other_language": (b"From: alice@example.com\r\nSubject: Conferencia\r\n"
+                       b"Message-ID: <ol@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                       + "Bonjour, je voudrais réserver une conférence pour demain avec huit "
+                       "personnes. Merci et à bientôt.\r\n".encode()),
+    "no_headers_at_all": b"\x00\x01garbage without any header\r\n\r\n\xff",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_MAILS))
+def test_bad_input_keeps_the_raw_mail_gets_an_answer_or_a_logged_refusal_and_service_goes_on(
+        tmp_path, name):
+    raw = BAD_MAILS[name]
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            bad = await rig.pipeline.accept(raw, "smtp")
+            good = await rig.pipeline.accept(booking_mail(f"after-{name}-{next(_n)}"), "smtp")
+            replies = [await rig.relay.next(5)]
+            if rig.store.get_mail(bad).outcome.startswith("refused"):
+                replies.append(await rig.relay.next(5))
+            return rig.store.get_mail(bad), rig.store.get_mail(good), replies
+
+    bad, good, replies = asyncio.run(scenario())
+    assert bad.raw == raw                            # the journal keeps the mail as received
+    assert bad.outcome.startswith(("refused: ", "ignored: "))
+    assert good.outcome.startswith("booked CB-")     # and the service kept running
+    if bad.outcome.startswith("refused"):
+        assert {r.rcpt_to for r in replies} == {("alice@example.com",)}
+        answer = next(parsed(r.raw) for r in replies if "CB-" not in parsed(r.raw)["Subject"])
+        assert answer["In-Reply-To"] == bad.message_id

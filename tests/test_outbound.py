@@ -97,3 +97,18 @@ def test_make_sender_follows_the_configured_outbound_mode(tmp_path):
                                      relay=RelaySettings(host="127.0.0.1", port=2525)))
     assert isinstance(outbox, MaildirOutbox) and outbox.directory == tmp_path / "o"
     assert isinstance(relay, RelaySender)
+
+
+def test_relay_sender_sends_automatic_replies_with_the_null_reverse_path():
+    """RFC 3834: `mail_from` "" goes out as `MAIL FROM:<>`, so a bounce of a reply goes nowhere."""
+    async def scenario():
+        relay = await RecordingRelay().start()
+        try:
+            await RelaySender(RelaySettings(host="127.0.0.1", port=relay.port)).send(
+                REPLY, "", ["alice@example.com"])
+            return await relay.next()
+        finally:
+            await relay.stop()
+
+    got = asyncio.run(scenario())
+    assert (got.mail_from, got.rcpt_to, got.raw) == ("<>", ("alice@example.com",), REPLY)

@@ -29,7 +29,7 @@ def test_every_mail_in_the_corpus_has_an_expectation_and_vice_versa():
 def test_the_corpus_covers_bookings_and_every_refusal_reason():
     reasons = {case.get("reason") for case in EXPECTED.values()}
     assert {"past", "too_long", "too_far_ahead", "too_many_participants", "not_a_booking",
-            "unreadable"} <= reasons
+            "unreadable", "foreign_language"} <= reasons
     assert sum("start" in case for case in EXPECTED.values()) >= 20
     assert sum("invite_uid" in case for case in EXPECTED.values()) >= 5
 
@@ -57,4 +57,5 @@ def test_corpus_mail_parses_as_expected(name):
         assert result.reason == case.get("reason")
         assert list(result.missing) == case.get("missing", [])
         assert result.language == case["language"]
+        assert result.bilingual == case.get("bilingual", False)
         assert result.error.endswith(".") and len(result.error) > 20

@@ -7,6 +7,8 @@ so these tests pin the listener's promises: journal before 250, 552 over the siz
 from __future__ import annotations
 
 import asyncio
+import email
+import logging
 import ssl
 import subprocess
 
@@ -53,7 +55,7 @@ async def send(port: int, raw: bytes = MAIL, **kw):
                                  hostname="127.0.0.1", port=port, start_tls=False, **kw)
 
 
-def test_mail_is_handed_to_the_pipeline_byte_for_byte_with_transport_smtp():
+def test_mail_is_handed_over_byte_for_byte_after_a_prepended_return_path():
     async def scenario():
         pipeline = StandInPipeline()
         listener = await started(pipeline)
@@ -68,8 +70,28 @@ def test_mail_is_handed_to_the_pipeline_byte_for_byte_with_transport_smtp():
     assert len(accepted) == 1
     raw, transport = accepted[0]
     assert transport == "smtp"
-    assert b"Message-ID: <t1@example.com>" in raw
-    assert raw.rstrip(b"\r\n").endswith(b"tomorrow at 10:00 for one hour.")
+    assert raw == b"Return-Path: <alice@example.com>\r\n" + MAIL
+
+
+def test_a_bounce_with_the_null_sender_arrives_with_an_empty_return_path_on_top():
+    """The agent's loop check reads the topmost Return-Path: `MAIL FROM:<>` must show as `<>`
+    even when the mail itself carries an older, forged Return-Path further down."""
+    bounce = b"Return-Path: <alice@example.com>\r\n" + MAIL
+
+    async def scenario():
+        pipeline = StandInPipeline()
+        listener = await started(pipeline)
+        try:
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=listener.port, start_tls=False)
+            async with client:
+                await client.sendmail("", ["confbot@localhost"], bounce)
+        finally:
+            await listener.stop()
+        return pipeline.accepted
+
+    [(raw, _)] = asyncio.run(scenario())
+    assert raw == b"Return-Path: <>\r\n" + bounce
+    assert email.message_from_bytes(raw)["Return-Path"] == "<>"
 
 
 def test_250_is_only_answered_after_accept_has_returned():
@@ -93,7 +115,7 @@ def test_250_is_only_answered_after_accept_has_returned():
     assert len(accepted) == 1
 
 
-def test_mail_over_the_size_limit_is_refused_with_552_and_never_accepted():
+def test_mail_over_the_size_limit_is_refused_with_552_logged_and_never_accepted(caplog):
     async def scenario():
         pipeline = StandInPipeline()
         listener = await started(pipeline, max_size=2000)
@@ -106,9 +128,14 @@ def test_mail_over_the_size_limit_is_refused_with_552_and_never_accepted():
             await listener.stop()
         return refused.value.code, pipeline.accepted, small_ok
 
-    code, accepted, small_ok = asyncio.run(scenario())
+    with caplog.at_level(logging.WARNING, logger="mail.smtp_in"):
+        code, accepted, small_ok = asyncio.run(scenario())
     assert code == 552
-    assert [raw for raw, _ in accepted] == [MAIL]  # only the small one got through
+    # Only the small one got through: an oversize mail is never journalled (see smtp_in's
+    # docstring), but its refusal is logged and the sending MTA bounces it to its sender.
+    assert [raw for raw, _ in accepted] == [b"Return-Path: <alice@example.com>\r\n" + MAIL]
+    assert any("refused oversize mail" in r.getMessage() and "limit 2000" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_exception_inside_accept_answers_451_and_the_server_keeps_serving():

@@ -18,6 +18,7 @@ import bot.store
 from bot.booking import BookingRequest, BookingStatus, new_pin, new_pin_pair, normalize_reference
 from bot.ledger import Full, Refused, Reserved
 from bot.settings import CapacitySettings
+from bot.mailstore import Draft
 from bot.store import SCHEMA_VERSION, SchemaTooNew, SqliteStore
 
 UTC = timezone.utc
@@ -365,3 +366,45 @@ def test_queued_mail_survives_a_restart(tmp_path):
 def test_a_mail_without_recipients_is_not_queued(store):
     with pytest.raises(ValueError):
         store.queue_mail(b"raw", "bot@x", [], None)
+
+
+# -- committing a decision: replies + processed + outcome in one transaction -----------------------
+
+def test_commit_decision_queues_marks_and_sets_the_outcome_together(store):
+    jid = store.journal(b"x", "smtp", "<m@x>", "a@x", NOW)
+    assert store.processed_journal("<m@x>") is None
+    assert store.commit_decision(jid, "booked CB-7K2Q9", [Draft(b"r1", ("a@x",)),
+                                                         Draft(b"r2", ("b@x",))], "<m@x>") is None
+    assert [(m.raw, m.mail_from, m.rcpt_to) for m in store.due_mail(NOW)] == [
+        (b"r1", "", ("a@x",)), (b"r2", "", ("b@x",))]
+    assert store.processed_journal("<m@x>") == jid and store.is_processed("<m@x>")
+    assert store.get_mail(jid).outcome == "booked CB-7K2Q9"
+
+
+def test_a_failure_inside_commit_decision_leaves_nothing_behind(store, monkeypatch):
+    jid = store.journal(b"x", "smtp", "<m@x>", "a@x", NOW)
+
+    def crash(db, journal_id, outcome):
+        raise OSError("power cut")
+    monkeypatch.setattr(store, "_set_outcome", crash)
+    with pytest.raises(OSError):
+        store.commit_decision(jid, "booked CB-7K2Q9", [Draft(b"r1", ("a@x",))], "<m@x>")
+    assert store.due_mail(NOW) == [] and store.processed_journal("<m@x>") is None
+    assert [m.id for m in store.unhandled_mail()] == [jid]
+
+
+def test_a_second_row_with_a_processed_message_id_commits_as_a_duplicate(store):
+    first = store.journal(b"x", "smtp", "<m@x>", "a@x", NOW)
+    second = store.journal(b"x", "imap", "<m@x>", "a@x", NOW)
+    store.commit_decision(first, "booked CB-7K2Q9", [Draft(b"r1", ("a@x",))], "<m@x>")
+    assert store.commit_decision(second, "booked CB-7K2Q9", [Draft(b"r1", ("a@x",))],
+                                 "<m@x>") == first
+    assert len(store.due_mail(NOW)) == 1
+    assert store.get_mail(second).outcome.startswith("duplicate")
+
+
+def test_commit_decision_refuses_a_reply_without_recipients_before_writing(store):
+    jid = store.journal(b"x", "smtp", "<m@x>", "a@x", NOW)
+    with pytest.raises(ValueError):
+        store.commit_decision(jid, "booked", [Draft(b"r1", ("a@x",)), Draft(b"r2", ())], "<m@x>")
+    assert store.due_mail(NOW) == [] and store.get_mail(jid).outcome is None
