@@ -133,6 +133,35 @@ def cmd_booking_cancel(args) -> int:
     return 0
 
 
+def cmd_prompts_render(args) -> int:
+    from ivr import catalog, render, tts
+    settings = _settings(args.config)
+    prompts_dir = Path(args.config).resolve().parent / "prompts"
+    try:
+        cat = catalog.load(prompts_dir, settings.service.languages, settings.service.default_language)
+        speaker = tts.Speaker()
+    except catalog.CatalogError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except tts.TtsUnavailable as e:
+        print(f"confbot: {e}", file=sys.stderr)
+        return 1
+    cache = render.PromptCache(speaker, Path(settings.service.data_dir) / "prompts", settings.sip.clock_rate)
+    tty = sys.stdout.isatty()
+
+    def progress(done: int, total: int, label: str) -> None:
+        line = render.progress_line(done, total, label)
+        if tty:
+            print("\r" + line, end="", flush=True)
+        elif done == total or done % 10 == 0:
+            print(line, flush=True)
+    report = render.render_all(cache, cat, progress=progress)
+    if tty:
+        print()
+    print(f"{report.prompts} prompts ready in {cache.dir} ({report.synthesized} newly rendered)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="confbot", description="Telephone conferences booked by email.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -147,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check-config", help="validate a config file; errors as file:line: reason")
     c.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
     c.set_defaults(func=cmd_check_config)
+
+    pr = sub.add_parser("prompts", help="render the spoken prompts into the cache")
+    prsub = pr.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
+    prr = prsub.add_parser("render", help="render every prompt of every language (cached; a progress bar)")
+    prr.add_argument("--config", default=DEFAULT_CONFIG)
+    prr.set_defaults(func=cmd_prompts_render)
 
     b = sub.add_parser("booking", help="parse booking mails, list, show and cancel bookings")
     bsub = b.add_subparsers(dest="booking_command", required=True, metavar="ACTION")

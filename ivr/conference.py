@@ -1,0 +1,180 @@
+"""Inside a conference (pure): keypad commands, inviting by dial-out (I6) and 3PTY (I7).
+
+Owns `ConferenceSteps`, the handlers `ivr.flow.TRANSITIONS` names for IN_CONFERENCE,
+INVITE_NUMBER, THREEWAY_NUMBER and THREEWAY_DIALING, and `KEY_HANDLERS` (KeyAction → handler:
+the one place a compiled keypad command is executed, STYLE lesson 5). Must not decide which
+events are legal (the table does) and must not perform I/O: a dial-out is a `DialOut` action
+and its progress comes back as `DialOutResult` events. Toll-fraud limits are asked of the shared
+`ivr.guard.DialOutGuard`.
+"""
+from __future__ import annotations
+
+from bot.rooms import MAX_STEP, MIN_STEP, Direction, Role
+from ivr.events import (BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose, DigitPressed,
+                        Level, Log, PromptId, QueryRoomCount, RoomCount, SetMuted, SetVolume, Timer)
+from ivr.guard import DialVerdict
+from ivr.keypad import KeyAction, Match
+from ivr.steps import IllegalEvent, State
+
+P = PromptId
+
+KEY_HANDLERS: dict[KeyAction, str] = {
+    KeyAction.TOGGLE_MUTE: "_key_toggle_mute", KeyAction.MUTE: "_key_mute",
+    KeyAction.UNMUTE: "_key_unmute", KeyAction.HELP: "_key_help", KeyAction.COUNT: "_key_count",
+    KeyAction.VOLUME_UP: "_key_volume_up", KeyAction.VOLUME_DOWN: "_key_volume_down",
+    KeyAction.TALK_LOUDER: "_key_talk_louder", KeyAction.TALK_SOFTER: "_key_talk_softer",
+    KeyAction.LEAVE: "_key_leave", KeyAction.INVITE: "_key_invite",
+}
+
+FAILED_PROMPT: dict[DialOutcome, PromptId] = {
+    DialOutcome.DECLINED: P.INVITE_DECLINED, DialOutcome.BUSY: P.INVITE_BUSY,
+    DialOutcome.NO_ANSWER: P.INVITE_NO_ANSWER, DialOutcome.FAILED: P.INVITE_NO_ANSWER,
+}
+
+
+class ConferenceSteps:
+    muted = False
+    count_pending = False
+    dialing: DialPurpose | None = None
+    threeway = False
+    parties = 1                  # 3PTY: callers in the ad-hoc room, this one included
+    placed = 0                   # dial-outs started by this call
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels = {Direction.LISTEN: 0, Direction.TALK: 0}
+
+    # ---- keypad ------------------------------------------------------------------------------
+
+    def _conference_key(self, ev: DigitPressed) -> list:
+        match, action = self.matcher.feed(ev.digit)
+        if match is Match.PENDING:
+            return self._start_timer(Timer.KEYPAD, self.config.keypad_timeout_ms)
+        out = self._cancel_timer(Timer.KEYPAD)
+        if match is Match.NONE:
+            return out
+        return out + getattr(self, KEY_HANDLERS[action])()
+
+    def _set_muted(self, muted: bool) -> list:
+        self.muted = muted
+        return [SetMuted(muted), self._play(P.MUTED if muted else P.UNMUTED, barge_in=True)]
+
+    def _key_toggle_mute(self) -> list:
+        return self._set_muted(not self.muted)
+
+    def _key_mute(self) -> list:
+        return self._set_muted(True)
+
+    def _key_unmute(self) -> list:
+        return self._set_muted(False)
+
+    def _key_help(self) -> list:
+        return [self._play(P.HELP_KEYS, barge_in=True)]
+
+    def _key_count(self) -> list:
+        self.count_pending = True
+        return [QueryRoomCount(self.room)]
+
+    def _room_count(self, ev: RoomCount) -> list:
+        if not self.count_pending:
+            raise IllegalEvent("RoomCount without QueryRoomCount")
+        self.count_pending = False
+        return [self._play(P.PARTICIPANT_COUNT, barge_in=True, count=ev.count)]
+
+    def _volume(self, direction: Direction, step: int) -> list:
+        old = self.levels[direction]
+        new = self.levels[direction] = max(MIN_STEP, min(MAX_STEP, old + step))
+        out = [SetVolume(direction, new)] if new != old else []
+        return out + [self._play(P.VOLUME_UP if step > 0 else P.VOLUME_DOWN, barge_in=True)]
+
+    def _key_volume_up(self) -> list:
+        return self._volume(Direction.LISTEN, +1)
+
+    def _key_volume_down(self) -> list:
+        return self._volume(Direction.LISTEN, -1)
+
+    def _key_talk_louder(self) -> list:
+        return self._volume(Direction.TALK, +1)
+
+    def _key_talk_softer(self) -> list:
+        return self._volume(Direction.TALK, -1)
+
+    def _key_leave(self) -> list:
+        return [self._play(P.GOODBYE)] + self._hangup("left")
+
+    # ---- invite (I6) and the third party of a 3PTY call ----------------------------------------
+
+    def _key_invite(self) -> list:
+        refusal = self._dial_refusal()
+        if refusal is not None:
+            return refusal
+        self.matcher.reset()
+        return self._ask(State.INVITE_NUMBER, [P.INVITE_ENTER_NUMBER], self.config.number_max_digits)
+
+    def _dial_refusal(self) -> list | None:
+        if self.dialing is not None or (self.threeway and self.parties >= self.config.threeway_parties):
+            return [self._play(P.INVITE_NOT_ALLOWED, barge_in=True)]
+        reference = self.booking.reference if self.booking is not None else None
+        verdict = self.dial_guard.may_dial(self.caller, reference, self.now, self.placed)
+        if verdict is DialVerdict.ALLOWED:
+            return None
+        return [Log(Level.WARNING, f"call {self.call_id}: dial-out refused ({verdict.value})"),
+                self._play(P.INVITE_NOT_ALLOWED, barge_in=True)]
+
+    def _threeway_start(self) -> list:
+        """I7 entry: this caller hosts an ad-hoc room and dials the second party."""
+        self.threeway, self.role = True, Role.MODERATOR
+        self.room = f"3pty-{self.call_id}"
+        return [self._cdr(None)] + self._ask(State.THREEWAY_NUMBER, [P.THREEWAY_ENTER_NUMBER],
+                                             self.config.number_max_digits)
+
+    def _number_key(self, ev: DigitPressed) -> list:
+        if ev.digit == "*":
+            state, prompts, max_digits = self.question
+            return self._ask(state, prompts, max_digits, fresh=False)
+        if ev.digit != "#":
+            self.digits += ev.digit if ev.digit.isdigit() else ""
+            return self._restart_input()
+        number, self.digits = self.digits, ""
+        if not number and self.state is State.INVITE_NUMBER:   # "#" alone: never mind
+            self.state = State.IN_CONFERENCE
+            return self._cancel_input()
+        refusal = self._dial_refusal()
+        if refusal is None and self.dial_guard.number_verdict(number) is not DialVerdict.ALLOWED:
+            refusal = [Log(Level.WARNING, f"call {self.call_id}: number {number!r} refused"),
+                       self._play(P.INVITE_NOT_ALLOWED, barge_in=True)]
+        if refusal is not None:
+            if self.state is State.THREEWAY_NUMBER:
+                return refusal + self._retry(None)
+            self.state = State.IN_CONFERENCE
+            return self._cancel_input() + refusal
+        return self._cancel_input() + self._dial(number)
+
+    def _dial(self, number: str) -> list:
+        reference = self.booking.reference if self.booking is not None else None
+        self.dial_guard.placed(self.caller, reference, self.now)
+        self.placed += 1
+        self.dialing = DialPurpose.THREEWAY if self.threeway else DialPurpose.INVITE
+        self.state = State.THREEWAY_DIALING if self.state is State.THREEWAY_NUMBER else State.IN_CONFERENCE
+        title = self.booking.title if self.booking is not None else ""
+        return [DialOut(number, self.dialing, self.room, self.name_path or self.caller, title),
+                self._play(P.INVITE_RINGING, barge_in=True)]
+
+    def _dial_result(self, ev: DialOutResult) -> list:
+        if self.dialing is None:
+            raise IllegalEvent("DialOutResult without a pending DialOut")
+        purpose = self.dialing
+        if ev.outcome is DialOutcome.ANSWERED and purpose is DialPurpose.INVITE:
+            return [Log(Level.INFO, f"call {self.call_id}: invitee {ev.call_id} answered")]
+        self.dialing = None
+        if ev.outcome in (DialOutcome.ANSWERED, DialOutcome.ACCEPTED):
+            if purpose is DialPurpose.INVITE:
+                return [self._play(P.INVITE_JOINED, barge_in=True)]
+            self.parties += 1
+            out = self._join() if self.state is State.THREEWAY_DIALING else []
+            return out + [BridgeInvitee(ev.call_id, self.room), self._play(P.INVITE_JOINED, barge_in=True)]
+        said = self._play(FAILED_PROMPT[ev.outcome], barge_in=True)
+        if self.state is State.THREEWAY_DIALING:
+            self.state = State.THREEWAY_NUMBER
+            return [said] + self._retry(None)
+        return [said]

@@ -1,0 +1,371 @@
+"""The IVR's vocabulary (pure): prompt IDs, the events a call flow consumes and the actions it
+returns.
+
+Owns `PromptId` (shared with the prompt catalog: values are the lower-case names and the keys of
+`prompts/<lang>.toml`), the event types (facts the driver reports) and the action types
+(imperatives the driver executes). Must not contain behaviour beyond tiny constructors, and must
+not import adapters: `ivr.flow` decides, the driver (wired by the composition root) performs.
+
+Driver contract (what executing an action list means):
+- Actions run in list order. `Play`/`PlayFile` *enqueue* audio for this caller only and return
+  at once; the driver reports `PromptFinished(token)` when each one has played to its end (not
+  for audio removed by `StopPlayback`).
+- `Hangup`, `TransferToOperator` and `RecordName` wait until the queued audio has drained, so a
+  flow may return `[Play(GOODBYE), Hangup(...)]` and the caller hears the goodbye.
+- Requests come back as exactly one answering event: `CheckPin` → `PinChecked`, `JoinRoom` →
+  `JoinResult`, `RecordName` → `RecordingDone`, `QueryRoomCount` → `RoomCount`,
+  `TransferToOperator` → `OperatorResult`, `DialOut` → one or more `DialOutResult`.
+  I/O failures are answers too (`RecordingDone(path=None)`, `JoinResult(FULL)`, ...).
+- `StartTimer(name)` on a running timer restarts it; `TimerFired(name)` reports expiry.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from bot.booking import Booking
+from bot.rooms import Direction, Role
+from bot.settings import Tariff
+
+
+class PromptId(enum.Enum):
+    WELCOME = "welcome"
+    LANGUAGE_MENU = "language_menu"
+    MAIN_MENU = "main_menu"
+    ENTER_PIN = "enter_pin"
+    PIN_WRONG = "pin_wrong"                      # {tries_left}
+    PIN_LOCKED = "pin_locked"
+    CONFERENCE_NOT_STARTED = "conference_not_started"  # {start: datetime}
+    CONFERENCE_ENDED = "conference_ended"
+    CONNECTING_OPERATOR = "connecting_operator"
+    OPERATOR_UNAVAILABLE = "operator_unavailable"
+    UNKNOWN_NUMBER = "unknown_number"
+    SAY_NAME = "say_name"
+    NAME_PLAYBACK = "name_playback"
+    NAME_CONFIRM = "name_confirm"
+    JOINED_AS_MODERATOR = "joined_as_moderator"
+    JOINED_AS_PARTICIPANT = "joined_as_participant"
+    YOU_ARE_NTH = "you_are_nth"                  # {n}
+    YOU_ARE_ALONE = "you_are_alone"
+    PARTICIPANT_COUNT = "participant_count"      # {count}
+    MUTED = "muted"
+    UNMUTED = "unmuted"
+    VOLUME_UP = "volume_up"
+    VOLUME_DOWN = "volume_down"
+    HELP_KEYS = "help_keys"
+    INVITE_ENTER_NUMBER = "invite_enter_number"
+    INVITE_RINGING = "invite_ringing"
+    INVITE_JOINED = "invite_joined"
+    INVITE_DECLINED = "invite_declined"
+    INVITE_BUSY = "invite_busy"
+    INVITE_NO_ANSWER = "invite_no_answer"
+    INVITE_NOT_ALLOWED = "invite_not_allowed"
+    INVITEE_GREETING = "invitee_greeting"        # {inviter, title}
+    INVITEE_CHOICE = "invitee_choice"
+    JOIN_ANNOUNCE = "join_announce"              # {name}: a recorded-name WAV path or text
+    LEAVE_ANNOUNCE = "leave_announce"            # {name}
+    ROOM_FULL = "room_full"
+    GOODBYE = "goodbye"
+    ERROR_APOLOGY = "error_apology"
+    THREEWAY_ENTER_NUMBER = "threeway_enter_number"
+    INVALID_INPUT = "invalid_input"
+    TIMEOUT_RETRY = "timeout_retry"
+    BEEP = "beep"
+
+
+# The parameters each prompt with variable parts expects (the catalog checks its texts against it).
+PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
+    PromptId.YOU_ARE_NTH: frozenset({"n"}),
+    PromptId.PARTICIPANT_COUNT: frozenset({"count"}),
+    PromptId.INVITEE_GREETING: frozenset({"inviter", "title"}),
+    PromptId.JOIN_ANNOUNCE: frozenset({"name"}),
+    PromptId.LEAVE_ANNOUNCE: frozenset({"name"}),
+    PromptId.CONFERENCE_NOT_STARTED: frozenset({"start"}),
+    PromptId.PIN_WRONG: frozenset({"tries_left"}),
+}
+
+
+class Timer(enum.Enum):
+    INPUT = "input"          # no (further) key within the input timeout after a question
+    KEYPAD = "keypad"        # an unfinished in-conference key sequence (e.g. "*" alone)
+    CHOICE = "choice"        # the invitee did not answer the invitation
+
+
+class DialOutcome(enum.Enum):
+    ANSWERED = "answered"    # the callee picked up (an invitee now hears the greeting)
+    ACCEPTED = "accepted"    # the invitee pressed 1 and is in the room
+    DECLINED = "declined"    # the invitee pressed 2, or let the choice time out
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"        # rejected, unroutable, transport error
+
+
+class DialPurpose(enum.Enum):
+    INVITE = "invite"        # I6: the callee hears INVITEE_GREETING and chooses (InviteeFlow)
+    THREEWAY = "threeway"    # I7: the callee is bridged as soon as it answers
+
+
+class JoinOutcome(enum.Enum):
+    JOINED = "joined"
+    FULL = "full"
+
+
+class Level(enum.Enum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+Params = tuple[tuple[str, object], ...]
+
+
+# ---- events: facts the driver reports --------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    call_id: str
+    dialled: str             # request-URI user part (or the whole URI; routing extracts the user)
+    caller: str              # caller ID as presented ("" or "anonymous" when withheld)
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DigitPressed:
+    digit: str               # one of 0-9 * # (A-D are ignored by the flow)
+    at: datetime | None = None   # the driver stamps it; the flow uses it for toll-fraud windows
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechRecognized:
+    """The ASR adapter maps what was said to keys (`keyword`, e.g. "1", "0", "123456#");
+    the flow treats it exactly like those digits. `text` is kept for logs."""
+    text: str
+    keyword: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFinished:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingDone:
+    path: str | None         # None: the recording failed
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class PinChecked:
+    """The ledger's answer to `CheckPin`. The driver should look the PIN up with a generous
+    window (e.g. a day either side) so the flow can say "not started yet" / "already ended";
+    the flow applies the real early-join margin itself, at `at`."""
+    booking: Booking | None
+    is_moderator: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    outcome: JoinOutcome
+    count: int = 0           # participants in the room including this caller
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCount:
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DialOutResult:
+    call_id: str
+    outcome: DialOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorResult:
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    reason: str
+
+
+Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
+         | TimerFired | PinChecked | JoinResult | RoomCount | DialOutResult | OperatorResult
+         | CallEnded)
+
+
+# ---- actions: imperatives for the driver ----------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    prompt: PromptId
+    params: Params = ()
+    barge_in: bool = False   # a key pressed while it plays stops the playback and counts
+    token: int = 0
+
+    @property
+    def param_dict(self) -> dict[str, object]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class PlayFile:
+    path: str
+    barge_in: bool = False
+    token: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDigits:
+    """Declares the input now wanted (for the ASR grammar and DTMF detection). Digits still
+    arrive one by one as `DigitPressed`; the flow assembles them."""
+    max: int
+    terminator: str = "#"
+    restart: str = "*"
+    timeout_ms: int = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordName:
+    max_ms: int
+    waits_for_prompts: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    name: Timer
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    name: Timer
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPin:
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLanguage:
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCdr:
+    """B8/O4: which dial-in (tariff) this caller used for which booking, in which role."""
+    call_id: str
+    booking: str | None      # reference; None for 3PTY and direct rooms
+    dialled: str
+    caller: str
+    tariff: Tariff | None
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    room: str
+    role: Role
+    muted: bool = False
+    name_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetMuted:
+    muted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetVolume:
+    direction: Direction
+    steps: int               # the absolute level, bot.rooms.MIN_STEP..MAX_STEP (3 dB a step)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRoomCount:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceToRoom:
+    room: str
+    prompt: PromptId
+    params: Params = ()
+
+    @property
+    def param_dict(self) -> dict[str, object]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class DialOut:
+    """Call `number`. For INVITE the driver runs an `ivr.invitee.InviteeFlow(room, inviter,
+    title)` on the new call; for THREEWAY it reports ANSWERED and waits for `BridgeInvitee`."""
+    number: str
+    purpose: DialPurpose
+    room: str
+    inviter: str = ""        # caller ID or recorded-name path of the inviter
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInvitee:
+    call_id: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyInviter:
+    """From an `InviteeFlow`: tell the inviting call's flow (as `DialOutResult(call_id, outcome)`)
+    that its invitee accepted or declined."""
+    outcome: DialOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class TransferToOperator:
+    uri: str
+    waits_for_prompts: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    reason: str
+    waits_for_prompts: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: Level
+    message: str
+
+
+Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | StartTimer | CancelTimer
+          | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | SetMuted | SetVolume
+          | QueryRoomCount | AnnounceToRoom | DialOut | BridgeInvitee | NotifyInviter
+          | TransferToOperator | Hangup | Log)
+
+
+def params(**values: object) -> Params:
+    """Prompt parameters in a stable order, for the frozen actions."""
+    return tuple(sorted(values.items()))

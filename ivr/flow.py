@@ -1,0 +1,375 @@
+"""The caller's journey as a sans-I/O state machine (pure): `CallFlow.handle(event) -> [action]`.
+
+Owns `State`, the one transition table `TRANSITIONS`, `CallFlow` (entry, menu, PIN entry, naming,
+joining, leaving) and `FlowConfig`. In-conference commands, invites and 3PTY live in
+`ivr.conference` (a mixin whose handlers this table names). Must not perform I/O, read clocks or
+config files, or import adapters: the driver executes the returned actions and feeds the answers
+back as events (see the contract in `ivr.events`).
+
+Theory of operation (after h11's `_state.py`):
+
+    START ─CallAnswered─▶ (routing.Entry)
+      PIN ........ PIN_ENTRY ─#─▶ CHECKING_PIN ─PinChecked ok─▶ [NAME_RECORDING ⇄ NAME_CONFIRM]
+      DIRECT ..... [NAME_RECORDING ⇄ NAME_CONFIRM] ─▶ JOINING ─JoinResult─▶ IN_CONFERENCE
+      MENU ....... MENU ─1─▶ PIN_ENTRY, ─2─▶ THREEWAY_NUMBER, ─9─▶ LANGUAGE, ─0─▶ operator
+      THREEWAY ... THREEWAY_NUMBER ─#─▶ THREEWAY_DIALING ─ANSWERED─▶ JOINING (ad-hoc room)
+      OPERATOR / UNKNOWN / wrong PIN ×3 / no PIN ─▶ TRANSFERRING ─OperatorResult─▶ CLOSING
+    IN_CONFERENCE ⇄ INVITE_NUMBER (invite key, number, #: DialOut; the call stays in its room)
+    any live state ─CallEnded─▶ ENDED (cleanup: leave the room, cancel timers)
+    any live state ─our Hangup─▶ CLOSING ─CallEnded─▶ ENDED
+
+Rule 1: an event is legal in a state only if `TRANSITIONS` lists the pair. Caller input
+(`DigitPressed`, `SpeechRecognized`) and housekeeping (`PromptFinished`, `TimerFired`,
+`CallEnded`) are legal in every live state — the caller may press keys at any time and timers
+race with cancellation — and are ignored where they mean nothing. Answers (`PinChecked`,
+`RecordingDone`, `JoinResult`, `RoomCount`, `DialOutResult`, `OperatorResult`) are legal only
+while their question is outstanding. An illegal event raises `IllegalEvent` and changes nothing:
+it is a driver bug, and the driver decides what to do.
+Rule 2 (exception barrier, STYLE lesson 9): any *other* exception inside a handler is our own
+bug; `handle` catches it, returns [Log, (LeaveRoom,) Play(ERROR_APOLOGY), Hangup("error")] and
+moves to CLOSING, so one call's bug ends that call politely and never the service.
+Rule 3: a key pressed while a barge-in prompt is queued stops the playback (StopPlayback first)
+and then counts; while only non-barge-in audio is queued, keys are dropped.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.rooms import Role
+from bot.settings import Settings
+from ivr.conference import ConferenceSteps
+from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult,
+                        DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, OperatorResult,
+                        PinChecked, Play, PlayFile, PromptFinished, PromptId, RecordCdr,
+                        RecordingDone, RecordName, RoomCount, SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
+from ivr.guard import Admission, DialOutGuard, PinGuard
+from ivr.keypad import DEFAULT_KEYPAD, Keypad, KeyMatcher, compile_keypad
+from ivr.routing import Destination, Entry, route_call
+from ivr.steps import Announce, IllegalEvent, Naming, State, StepsBase
+
+P = PromptId
+
+
+@dataclass(frozen=True, slots=True)
+class FlowConfig:
+    dialins: tuple = ()                      # bot.settings.DialIn entries
+    operator_uri: str | None = None          # None: "operator" means apologise and hang up
+    languages: tuple[str, ...] = ("de", "en")
+    default_language: str = "de"
+    keypad: Keypad = field(default_factory=lambda: compile_keypad(DEFAULT_KEYPAD))
+    pin_tries: int = 3
+    pin_max_digits: int = 12
+    input_timeout_ms: int = 8000
+    input_retries: int = 3                   # timeouts / invalid answers before giving up
+    keypad_timeout_ms: int = 3000
+    early_join_minutes: int = 10
+    naming: Naming = Naming.RECORD
+    name_max_ms: int = 3000
+    name_min_ms: int = 300
+    name_tries: int = 3
+    announce: Announce = Announce.NAME       # default for rooms not listed below
+    room_announce: tuple[tuple[str, Announce], ...] = ()
+    number_max_digits: int = 15
+    threeway_parties: int = 3
+
+    def announce_for(self, room: str) -> Announce:
+        return dict(self.room_announce).get(room, self.announce)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, operator_uri: str | None = None,
+                      keypad: Keypad | None = None, **overrides) -> "FlowConfig":
+        rooms = tuple((r.name, Announce.NAME if r.announce_joins else Announce.OFF)
+                      for r in settings.rooms)
+        extra = {"keypad": keypad} if keypad is not None else {}
+        return cls(dialins=settings.dialin, operator_uri=operator_uri,
+                   languages=settings.service.languages,
+                   default_language=settings.service.default_language,
+                   early_join_minutes=settings.pins.early_join_minutes,
+                   room_announce=rooms, **extra, **overrides)
+
+
+class MenuChoice(enum.Enum):
+    PIN = "pin"
+    THREEWAY = "threeway"
+    LANGUAGE = "language"
+    OPERATOR = "operator"
+
+
+MAIN_MENU_KEYS: dict[str, MenuChoice] = {
+    "1": MenuChoice.PIN, "2": MenuChoice.THREEWAY, "9": MenuChoice.LANGUAGE, "0": MenuChoice.OPERATOR,
+}
+
+S = State
+_LIVE = tuple(s for s in State if s not in (S.START, S.ENDED))
+_KEYS = {S.MENU: "_menu_key", S.LANGUAGE: "_language_key", S.PIN_ENTRY: "_pin_key",
+         S.NAME_CONFIRM: "_confirm_key", S.IN_CONFERENCE: "_conference_key",
+         S.INVITE_NUMBER: "_number_key", S.THREEWAY_NUMBER: "_number_key"}
+
+# The one transition table: (state, event type) → handler. Handlers set the next state.
+TRANSITIONS: dict[tuple[State, type], str] = {
+    (S.START, CallAnswered): "_answered",
+    (S.START, CallEnded): "_ended",
+    **{(s, DigitPressed): _KEYS.get(s, "_ignore") for s in _LIVE},
+    **{(s, PromptFinished): "_prompt_finished" for s in _LIVE},
+    **{(s, TimerFired): "_timer" for s in _LIVE},
+    **{(s, CallEnded): "_ended" for s in _LIVE},
+    (S.CHECKING_PIN, PinChecked): "_pin_checked",
+    (S.NAME_RECORDING, RecordingDone): "_recorded",
+    (S.JOINING, JoinResult): "_joined",
+    (S.IN_CONFERENCE, RoomCount): "_room_count",
+    (S.INVITE_NUMBER, RoomCount): "_room_count",
+    (S.IN_CONFERENCE, DialOutResult): "_dial_result",
+    (S.INVITE_NUMBER, DialOutResult): "_dial_result",
+    (S.THREEWAY_DIALING, DialOutResult): "_dial_result",
+    (S.TRANSFERRING, OperatorResult): "_operator_result",
+}
+
+
+class CallFlow(ConferenceSteps, StepsBase):
+    def __init__(self, config: FlowConfig, pin_guard: PinGuard | None = None,
+                 dial_guard: DialOutGuard | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.pin_guard = pin_guard if pin_guard is not None else PinGuard()
+        self.dial_guard = dial_guard if dial_guard is not None else DialOutGuard()
+        self.matcher = KeyMatcher(config.keypad)
+        self.destination: Destination | None = None
+        self.booking = None                  # bot.booking.Booking once the PIN was right
+        self.role = Role.PARTICIPANT
+        self.wrong_pins = 0
+        self.name_tries = 0
+        self.name_candidate: str | None = None
+        self.name_path: str | None = None
+
+    # ---- the engine ---------------------------------------------------------------------
+
+    def handle(self, event) -> list:
+        """Feed one event; get the actions to execute. See Rules 1-3 in the module docstring."""
+        if isinstance(event, SpeechRecognized):
+            self._check_legal(DigitPressed("0"))
+            out: list = []
+            for key in event.keyword or "":
+                out += self.handle(DigitPressed(key))
+            return out
+        handler = getattr(self, self._check_legal(event))
+        out = []
+        if isinstance(event, DigitPressed):
+            if event.at is not None:
+                self.now = event.at
+            if self.playing and not any(self.playing.values()):
+                return []    # Rule 3: only non-barge-in audio is playing; the key is dropped
+            out = self._stop_playback()
+        try:
+            out += handler(event)
+        except IllegalEvent:
+            raise
+        except Exception as exc:  # the barrier: our bug, not the caller's
+            return self._barrier(exc)
+        return out
+
+    def _check_legal(self, event) -> str:
+        name = TRANSITIONS.get((self.state, type(event)))
+        if name is None:
+            raise IllegalEvent(f"{type(event).__name__} is illegal in state {self.state.name}")
+        return name
+
+    def _barrier(self, exc: Exception) -> list:
+        out: list = [Log(Level.ERROR, f"call {self.call_id}: {type(exc).__name__}: {exc} "
+                                      f"in state {self.state.name}")]
+        out += self._cleanup()
+        out += [Play(P.ERROR_APOLOGY, token=self._token())]
+        return out + self._hangup("error")
+
+    # ---- entry ---------------------------------------------------------------------------
+
+    def _answered(self, ev: CallAnswered) -> list:
+        self.call_id, self.caller, self.now = ev.call_id, ev.caller, ev.at
+        dest = self.destination = route_call(ev.dialled, self.config.dialins)
+        out: list = [SetLanguage(dest.language or self.config.default_language)]
+        if dest.entry is Entry.UNKNOWN:
+            out += [Log(Level.INFO, f"call {ev.call_id}: unknown number {dest.dialled}"),
+                    self._play(P.UNKNOWN_NUMBER)]
+            return out + self._to_operator()
+        if dest.entry is Entry.OPERATOR:
+            return out + self._to_operator()
+        if dest.entry is Entry.THREEWAY:
+            return out + self._threeway_start()
+        out.append(self._play(P.WELCOME))
+        if dest.entry is Entry.MENU:
+            return out + self._ask(S.MENU, [P.MAIN_MENU], 1)
+        if dest.entry is Entry.DIRECT:
+            self.room = dest.room
+            out.append(self._cdr(None))
+            return out + self._after_admission()
+        return out + self._pin_start()
+
+    def _menu_key(self, ev: DigitPressed) -> list:
+        choice = MAIN_MENU_KEYS.get(ev.digit)
+        if choice is None:
+            return self._invalid()
+        if choice is MenuChoice.PIN:
+            return self._pin_start()
+        if choice is MenuChoice.THREEWAY:
+            return self._threeway_start()
+        if choice is MenuChoice.LANGUAGE:
+            return self._ask(S.LANGUAGE, [P.LANGUAGE_MENU], 1)
+        return self._cancel_input() + self._to_operator()
+
+    def _language_key(self, ev: DigitPressed) -> list:
+        langs = self.config.languages
+        if not ev.digit.isdigit() or not 1 <= int(ev.digit) <= len(langs):
+            return self._invalid()
+        return [SetLanguage(langs[int(ev.digit) - 1])] + self._ask(S.MENU, [P.MAIN_MENU], 1)
+
+    def _to_operator(self) -> list:
+        uri = self.config.operator_uri
+        if uri is None:
+            return [self._play(P.OPERATOR_UNAVAILABLE), self._play(P.GOODBYE)] + self._hangup("no operator")
+        self.state = S.TRANSFERRING
+        return [self._play(P.CONNECTING_OPERATOR), TransferToOperator(uri)]
+
+    def _operator_result(self, ev: OperatorResult) -> list:
+        if ev.connected:
+            self.state = S.CLOSING   # the operator has the call now; we wait for CallEnded
+            return [Log(Level.INFO, f"call {self.call_id}: handed to the operator")]
+        return [self._play(P.OPERATOR_UNAVAILABLE), self._play(P.GOODBYE)] + self._hangup("operator unavailable")
+
+    # ---- PIN -----------------------------------------------------------------------------
+
+    def _pin_start(self) -> list:
+        if self.pin_guard.admit(self.caller, self.now) is not Admission.ALLOWED:
+            return self._locked(None)
+        return self._ask(S.PIN_ENTRY, [P.ENTER_PIN], self.config.pin_max_digits)
+
+    def _pin_key(self, ev: DigitPressed) -> list:
+        if ev.digit == "*":
+            return self._ask(S.PIN_ENTRY, [P.ENTER_PIN], self.config.pin_max_digits)
+        if ev.digit != "#":
+            self.digits += ev.digit if ev.digit.isdigit() else ""
+            return self._restart_input()
+        pin, self.digits = self.digits, ""
+        if not pin:   # "#" alone: I have no PIN → the operator helps (I2)
+            return self._cancel_input() + self._to_operator()
+        if len(pin) > self.config.pin_max_digits:
+            return self._cancel_input() + self._wrong_pin()
+        if self.pin_guard.admit(self.caller, self.now) is not Admission.ALLOWED:
+            return self._cancel_input() + self._locked(None)
+        self.state = S.CHECKING_PIN
+        return self._cancel_input() + [CheckPin(pin)]
+
+    def _pin_checked(self, ev: PinChecked) -> list:
+        self.now = ev.at
+        b = ev.booking
+        if b is None or not b.active:
+            return self._wrong_pin()
+        early = timedelta(minutes=self.config.early_join_minutes)
+        if ev.at < b.start - early:
+            return [self._play(P.CONFERENCE_NOT_STARTED, start=b.start), self._play(P.GOODBYE)] \
+                + self._hangup("not started")
+        if ev.at >= b.end:
+            return [self._play(P.CONFERENCE_ENDED), self._play(P.GOODBYE)] + self._hangup("ended")
+        self.pin_guard.succeeded(self.caller, ev.at)
+        self.booking, self.room = b, b.reference
+        self.role = Role.MODERATOR if ev.is_moderator else Role.PARTICIPANT
+        return [self._cdr(b.reference)] + self._after_admission()
+
+    def _wrong_pin(self) -> list:
+        self.wrong_pins += 1
+        lock = self.pin_guard.failed(self.caller, self.now)
+        if lock is not None:
+            return self._locked(lock)
+        left = self.config.pin_tries - self.wrong_pins
+        if left <= 0:
+            return [Log(Level.INFO, f"call {self.call_id}: {self.wrong_pins} wrong PINs")] + self._to_operator()
+        return self._ask(S.PIN_ENTRY, [(P.PIN_WRONG, params(tries_left=left)), P.ENTER_PIN],
+                         self.config.pin_max_digits)
+
+    def _locked(self, lock) -> list:
+        log = Log(Level.WARNING, lock.message if lock is not None
+                  else f"call {self.call_id}: caller {self.caller or 'anonymous'} refused, PIN entry locked")
+        return [log, self._play(P.PIN_LOCKED)] + self._hangup("pin locked")
+
+    def _cdr(self, reference: str | None) -> RecordCdr:
+        d = self.destination
+        return RecordCdr(self.call_id, reference, d.dialled, self.caller, d.tariff, self.role)
+
+    # ---- naming --------------------------------------------------------------------------
+
+    def _after_admission(self) -> list:
+        if self.config.naming is Naming.RECORD:
+            return self._record_name()
+        return self._join()
+
+    def _record_name(self) -> list:
+        self.name_tries += 1
+        self.state = S.NAME_RECORDING
+        return [self._play(P.SAY_NAME), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
+
+    def _recorded(self, ev: RecordingDone) -> list:
+        if ev.path is None or ev.duration_ms < self.config.name_min_ms:
+            if self.name_tries < self.config.name_tries:
+                return [self._play(P.INVALID_INPUT)] + self._record_name()
+            return [Log(Level.INFO, f"call {self.call_id}: no usable name recording")] + self._join()
+        self.name_candidate = ev.path
+        out = [self._play(P.NAME_PLAYBACK), PlayFile(ev.path, token=self._token(barge_in=False))]
+        return out + self._ask(S.NAME_CONFIRM, [P.NAME_CONFIRM], 1)
+
+    def _confirm_key(self, ev: DigitPressed) -> list:
+        if ev.digit == "1":
+            self.name_path = self.name_candidate
+            return self._cancel_input() + self._join()
+        if ev.digit == "2":
+            if self.name_tries < self.config.name_tries:
+                return self._cancel_input() + self._record_name()
+            return self._cancel_input() + self._join()
+        return self._invalid()
+
+    # ---- joining and leaving -------------------------------------------------------------
+
+    def _join(self) -> list:
+        self.state = S.JOINING
+        return [JoinRoom(self.room, self.role, muted=False, name_path=self.name_path)]
+
+    def _joined(self, ev: JoinResult) -> list:
+        if ev.outcome is JoinOutcome.FULL:
+            return [self._play(P.ROOM_FULL), self._play(P.GOODBYE)] + self._hangup("room full")
+        self.joined, self.state = True, S.IN_CONFERENCE
+        if self.threeway:
+            return []
+        # barge-in: a keypad command during the welcome interrupts it instead of being lost
+        out = [self._play(P.JOINED_AS_MODERATOR if self.role is Role.MODERATOR else P.JOINED_AS_PARTICIPANT,
+                          barge_in=True)]
+        out.append(self._play(P.YOU_ARE_ALONE, barge_in=True) if ev.count <= 1
+                   else self._play(P.YOU_ARE_NTH, barge_in=True, n=ev.count))
+        return out + self._announce(P.JOIN_ANNOUNCE)
+
+    def _announce(self, prompt: PromptId) -> list:
+        mode = self.config.announce_for(self.room)
+        if mode is Announce.OFF:
+            return []
+        if mode is Announce.NAME and self.name_path is not None:
+            return [AnnounceToRoom(self.room, prompt, params(name=self.name_path))]
+        return [AnnounceToRoom(self.room, P.BEEP)]
+
+    def _ended(self, ev: CallEnded) -> list:
+        out = self._cleanup()
+        self.state = S.ENDED
+        return out + [Log(Level.INFO, f"call {self.call_id} ended: {ev.reason}")]
+
+    # ---- input timeouts and invalid answers ----------------------------------------------
+
+    def _give_up(self) -> list:
+        """After `input_retries` timeouts or wrong answers in the current question."""
+        if self.state in (S.PIN_ENTRY, S.MENU, S.LANGUAGE):
+            return self._to_operator()
+        if self.state is S.NAME_CONFIRM:
+            self.name_path = self.name_candidate
+            return self._join()
+        if self.state is S.INVITE_NUMBER:
+            self.state = S.IN_CONFERENCE
+            return []
+        return [self._play(P.GOODBYE)] + self._hangup("no input")
+
+

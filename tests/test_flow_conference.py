@@ -1,0 +1,193 @@
+"""Inside a conference: keypad commands, inviting by dial-out, the invitee's side, and 3PTY."""
+from datetime import timedelta
+
+import pytest
+
+from bot.rooms import Direction, Role
+from flow_fixtures import BOOKING, MENU_NUMBER, T0, answer, config, new_flow, of, press, prompts
+from ivr.events import (BridgeInvitee, CallAnswered, CallEnded, CancelTimer, DialOut, DialOutcome,
+                        DialOutResult, DialPurpose, DigitPressed, Hangup, JoinOutcome, JoinResult,
+                        JoinRoom, LeaveRoom, NotifyInviter, PinChecked, PromptFinished, PromptId as P,
+                        QueryRoomCount, RoomCount, SetMuted, SetVolume, StartTimer, Timer, TimerFired)
+from ivr.guard import DialOutGuard, DialOutLimits
+from ivr.invitee import InviteeFlow, InviteeState
+from ivr.steps import IllegalEvent, State
+
+
+def in_room(**kw):
+    flow = new_flow(config(**{k: v for k, v in kw.items() if k != "dial_guard"}),
+                    dial_guard=kw.get("dial_guard"))
+    answer(flow)
+    press(flow, "482913#")
+    flow.handle(PinChecked(BOOKING, False, T0))
+    flow.handle(JoinResult(JoinOutcome.JOINED, 2))
+    return flow
+
+
+def test_star_six_toggles_mute():
+    flow = in_room()
+    out = press(flow, "*6")
+    assert of(out, SetMuted) == [SetMuted(True)] and prompts(out) == [P.MUTED]
+    out = press(flow, "*6")
+    assert of(out, SetMuted) == [SetMuted(False)] and prompts(out) == [P.UNMUTED]
+
+
+def test_unfinished_sequence_times_out_and_is_forgotten():
+    flow = in_room()
+    assert StartTimer(Timer.KEYPAD, 3000) in press(flow, "*")
+    assert flow.handle(TimerFired(Timer.KEYPAD)) == []
+    assert of(press(flow, "6"), SetMuted) == []
+
+
+def test_count_asks_the_room_and_says_the_number():
+    flow = in_room()
+    assert of(press(flow, "*#"), QueryRoomCount) == [QueryRoomCount("CB-7K2Q9")]
+    out = flow.handle(RoomCount(5))
+    assert prompts(out) == [P.PARTICIPANT_COUNT] and out[0].param_dict == {"count": 5}
+    with pytest.raises(IllegalEvent):
+        flow.handle(RoomCount(5))     # nobody asked
+
+
+def test_volume_steps_are_clamped():
+    flow = in_room()
+    levels = [of(press(flow, "*7"), SetVolume) for _ in range(6)]
+    assert [l[0].steps for l in levels if l] == [1, 2, 3, 4]
+    assert levels[0][0].direction is Direction.LISTEN
+    assert of(press(flow, "*4"), SetVolume) == [SetVolume(Direction.LISTEN, 3)]
+
+
+def test_help_plays_the_key_list():
+    assert prompts(press(in_room(), "*1")) == [P.HELP_KEYS]
+
+
+def test_leave_key_leaves_says_goodbye_and_hangs_up():
+    flow = in_room()
+    out = press(flow, "*0")
+    assert of(out, LeaveRoom) == [LeaveRoom("CB-7K2Q9")]
+    assert prompts(out) == [P.GOODBYE] and out[-1] == Hangup("left")
+    assert flow.state is State.CLOSING and not flow.joined
+
+
+def test_configured_keypad_is_what_runs():
+    from ivr.keypad import compile_keypad
+    flow = in_room(keypad=compile_keypad({"1": "toggle_mute", "0": "leave"}))
+    assert of(press(flow, "1"), SetMuted) == [SetMuted(True)]
+    assert of(press(flow, "*6"), SetMuted) == []
+
+
+def test_invite_dials_out_and_reports_acceptance():
+    flow = in_room()
+    out = press(flow, "*5")
+    assert prompts(out) == [P.INVITE_ENTER_NUMBER] and flow.state is State.INVITE_NUMBER
+    out = press(flow, "030123456#", at=T0 + timedelta(minutes=5))
+    assert of(out, DialOut) == [DialOut("030123456", DialPurpose.INVITE, "CB-7K2Q9", "4917012345",
+                                        "Quarterly review")]
+    assert prompts(out) == [P.INVITE_RINGING] and flow.state is State.IN_CONFERENCE
+    assert flow.handle(DialOutResult("c9", DialOutcome.ANSWERED))[0].message.endswith("answered")
+    assert prompts(flow.handle(DialOutResult("c9", DialOutcome.ACCEPTED))) == [P.INVITE_JOINED]
+
+
+@pytest.mark.parametrize("outcome, prompt", [(DialOutcome.DECLINED, P.INVITE_DECLINED),
+                                             (DialOutcome.BUSY, P.INVITE_BUSY),
+                                             (DialOutcome.NO_ANSWER, P.INVITE_NO_ANSWER)])
+def test_invite_outcomes_are_told_to_the_inviter(outcome, prompt):
+    flow = in_room()
+    press(flow, "*5030123456#")
+    assert prompts(flow.handle(DialOutResult("c9", outcome))) == [prompt]
+    with pytest.raises(IllegalEvent):
+        flow.handle(DialOutResult("c9", outcome))   # nothing pending any more
+
+
+def test_premium_number_invite_is_refused():
+    flow = in_room()
+    out = press(flow, "*50900123456#")
+    assert not of(out, DialOut) and P.INVITE_NOT_ALLOWED in prompts(out)
+    assert flow.state is State.IN_CONFERENCE
+
+
+def test_invite_limit_per_booking_is_enforced_across_calls():
+    guard = DialOutGuard(DialOutLimits(per_booking=1))
+    first = in_room(dial_guard=guard)
+    assert of(press(first, "*5030123456#"), DialOut)
+    second = in_room(dial_guard=guard)
+    out = press(second, "*5")
+    assert prompts(out) == [P.INVITE_NOT_ALLOWED] and second.state is State.IN_CONFERENCE
+
+
+def test_only_one_invite_at_a_time():
+    flow = in_room()
+    press(flow, "*5030123456#")
+    assert prompts(press(flow, "*5")) == [P.INVITE_NOT_ALLOWED]
+
+
+def test_hash_alone_cancels_the_invite():
+    flow = in_room()
+    press(flow, "*5")
+    out = press(flow, "#")
+    assert not of(out, DialOut) and flow.state is State.IN_CONFERENCE
+
+
+# ---- the invitee's side ---------------------------------------------------------------------
+
+def invitee():
+    flow = InviteeFlow("CB-7K2Q9", "Alice", "Quarterly review", choice_timeout_ms=15000)
+    out = flow.handle(CallAnswered("c9", "030123456", "bot", T0))
+    return flow, out
+
+
+def test_invitee_hears_who_invites_to_what_and_joins_with_one():
+    flow, out = invitee()
+    assert prompts(out) == [P.INVITEE_GREETING, P.INVITEE_CHOICE]
+    assert out[0].param_dict == {"inviter": "Alice", "title": "Quarterly review"}
+    assert flow.handle(PromptFinished(out[1].token)) == [StartTimer(Timer.CHOICE, 15000)]
+    out = flow.handle(DigitPressed("1"))
+    assert CancelTimer(Timer.CHOICE) in out and of(out, JoinRoom) == [JoinRoom("CB-7K2Q9", Role.PARTICIPANT)]
+    assert flow.handle(JoinResult(JoinOutcome.JOINED, 3)) == [NotifyInviter(DialOutcome.ACCEPTED)]
+    assert of(flow.handle(CallEnded("bye")), LeaveRoom) == [LeaveRoom("CB-7K2Q9")]
+
+
+def test_invitee_declines_with_two_or_by_silence():
+    flow, _ = invitee()
+    out = flow.handle(DigitPressed("2"))
+    assert NotifyInviter(DialOutcome.DECLINED) in out and out[-1] == Hangup("declined")
+    flow, out = invitee()
+    flow.handle(PromptFinished(out[1].token))
+    out = flow.handle(TimerFired(Timer.CHOICE))
+    assert NotifyInviter(DialOutcome.DECLINED) in out and out[-1] == Hangup("no answer")
+    assert flow.state is InviteeState.CLOSING
+
+
+def test_invitee_illegal_event_raises():
+    flow, _ = invitee()
+    with pytest.raises(IllegalEvent):
+        flow.handle(JoinResult(JoinOutcome.JOINED, 1))
+    assert flow.state is InviteeState.CHOOSING
+
+
+# ---- 3PTY -----------------------------------------------------------------------------------
+
+def test_threeway_dials_the_second_party_and_bridges_it_then_adds_a_third():
+    flow = new_flow()
+    answer(flow, dialled=MENU_NUMBER)
+    out = press(flow, "2")
+    assert prompts(out) == [P.THREEWAY_ENTER_NUMBER] and flow.role is Role.MODERATOR
+    out = press(flow, "030111#")
+    assert of(out, DialOut) == [DialOut("030111", DialPurpose.THREEWAY, "3pty-c1", "4917012345", "")]
+    assert flow.state is State.THREEWAY_DIALING
+    out = flow.handle(DialOutResult("c2", DialOutcome.ANSWERED))
+    assert of(out, JoinRoom) == [JoinRoom("3pty-c1", Role.MODERATOR)]
+    assert of(out, BridgeInvitee) == [BridgeInvitee("c2", "3pty-c1")]
+    assert prompts(flow.handle(JoinResult(JoinOutcome.JOINED, 2))) == []
+    press(flow, "*5030222#")
+    out = flow.handle(DialOutResult("c3", DialOutcome.ANSWERED))
+    assert of(out, BridgeInvitee) == [BridgeInvitee("c3", "3pty-c1")]
+    assert prompts(press(flow, "*5")) == [P.INVITE_NOT_ALLOWED]     # three is the limit
+
+
+def test_threeway_busy_asks_for_another_number():
+    flow = new_flow()
+    answer(flow, dialled=MENU_NUMBER)
+    press(flow, "2030111#")
+    out = flow.handle(DialOutResult("c2", DialOutcome.BUSY))
+    assert prompts(out) == [P.INVITE_BUSY, P.THREEWAY_ENTER_NUMBER]
+    assert flow.state is State.THREEWAY_NUMBER
