@@ -195,8 +195,18 @@ def _srtp(v):
     return s
 
 
-def _opt(conv):
-    return lambda v: conv(v)
+def _sip_uri(v):
+    uri = _str(True)(v)
+    if not re.match(r"^sips?:[^\s]+$", uri):
+        raise _Bad(f"{uri!r} is not a SIP URI (like \"sip:operator@127.0.0.1:5070\")")
+    return uri
+
+
+def _dialout_uri(v):
+    uri = _sip_uri(v)
+    if "{number}" not in uri:
+        raise _Bad(f"{uri!r} needs a {{number}} placeholder (like \"sip:{{number}}@gateway:5060\")")
+    return uri
 
 
 # table name → (dataclass, {key: converter}); keys absent from the file keep the defaults.
@@ -230,6 +240,14 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "codecs": _list(_codec, nonempty=True), "rtp_port": _int(1024, 65000),
         "rtp_port_range": _int(10, 40000), "max_calls": _int(1, 512), "tls_port": _PORT,
         "tls_cert": _str(True), "tls_key": _str(True), "srtp": _srtp, "log_level": _int(0, 6)}),
+    "ivr": (S.IvrSettings, {
+        "operator_uri": _sip_uri, "dialout_uri": _dialout_uri, "pin_tries": _int(1, 10),
+        "input_timeout_ms": _int(1000, 60000), "naming": _bool, "name_max_ms": _int(1000, 10000),
+        "tts_rate": _int(80, 400), "pin_caller_failures": _int(1), "pin_caller_window_minutes": _int(1),
+        "pin_caller_lock_minutes": _int(1), "pin_global_failures_per_minute": _int(1),
+        "pin_global_lock_minutes": _int(1), "dialout_per_call": _int(0, 100),
+        "dialout_per_booking": _int(0, 1000), "dialout_per_caller_per_hour": _int(0, 1000),
+        "dialout_blocked_prefixes": _list(_str(True)), "speech_model": _str(True)}),
 }
 _ARRAYS: dict[str, tuple[type, dict[str, Callable], tuple[str, ...]]] = {
     "dialin": (S.DialIn, {
@@ -237,9 +255,23 @@ _ARRAYS: dict[str, tuple[type, dict[str, Callable], tuple[str, ...]]] = {
         "route": _enum(S.Route), "room": _str(True), "language": _lang},
         ("number", "user", "tariff", "route")),
     "rooms": (S.RoomSettings, {
-        "name": _str(True), "max_participants": _int(2, 10_000), "announce_joins": _bool},
+        "name": _str(True), "max_participants": _int(2, 10_000), "announce": _enum(S.Announce)},
         ("name", "max_participants")),
 }
+
+
+def _keypad(table, problems: list[Problem]):
+    from ivr.keypad import DEFAULT_KEYPAD, KeypadError, compile_keypad
+    if table is None:
+        return compile_keypad(DEFAULT_KEYPAD)
+    if not isinstance(table, dict):
+        problems.append(Problem(("keypad",), "[keypad] must be a table of \"keys\" = \"action\""))
+        return None
+    try:
+        return compile_keypad(table, path=("keypad",))
+    except KeypadError as e:
+        problems.append(Problem(e.path, f"[keypad] {e.reason}"))
+        return None
 
 
 def _bad_unless(value, allowed, msg):
@@ -290,12 +322,12 @@ def _name(path: tuple) -> str:
 def compile_settings(data: dict) -> tuple[S.Settings | None, list[Problem]]:
     """Turn the plain TOML dict into `Settings`, collecting every problem."""
     problems: list[Problem] = []
-    known_top = {"service", "capacity", "pins", "mail", "sip", "dialin", "rooms"}
+    known_top = {"service", "capacity", "pins", "mail", "sip", "dialin", "rooms", "ivr", "keypad"}
     for key in data:
         if key not in known_top:
             problems.append(Problem((key,), f"unknown section or key '{key}' (known: {', '.join(sorted(known_top))})"))
     built: dict[str, Any] = {}
-    for table in ("service", "capacity", "pins", "sip"):
+    for table in ("service", "capacity", "pins", "sip", "ivr"):
         cls, spec = _TABLES[table]
         built[table] = _build(cls, spec, data.get(table, {}), (table,), problems)
     mail = data.get("mail", {})
@@ -313,6 +345,7 @@ def compile_settings(data: dict) -> tuple[S.Settings | None, list[Problem]]:
             entries = []
         built[name] = tuple(_build(cls, spec, e, (name, i), problems, required=required)
                             for i, e in enumerate(entries))
+    built["keypad"] = _keypad(data.get("keypad"), problems)
     _cross_checks(data, built, problems)
     if problems:
         return None, problems
@@ -332,7 +365,9 @@ def _cross_checks(data: dict, b: dict, problems: list[Problem]) -> None:
             problems.append(Problem(("capacity", "room_max"),
                                     "capacity.room_max is larger than capacity.total_lines"))
     rooms = [r for r in b.get("rooms", ()) if r is not None]
-    names = [r.name for r in rooms]
+    raw_rooms = data.get("rooms") if isinstance(data.get("rooms"), list) else []
+    # names from the raw tables too, so one bad key in a room does not also fail its dial-ins
+    names = [r.get("name") for r in raw_rooms if isinstance(r, dict)]
     for i, r in enumerate(rooms):
         if names.count(r.name) > 1:
             problems.append(Problem(("rooms", i, "name"), f"room '{r.name}' is defined twice"))

@@ -8,7 +8,7 @@ outcomes (full, unknown reference, not the organizer).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.booking import Booking, BookingRequest
@@ -74,6 +74,12 @@ class Ledger(Protocol):
     def find_by_pin(self, pin: str, at: datetime, early_minutes: int = 0) -> tuple[Booking, bool] | None:
         """The booking whose participant or moderator PIN is `pin` and whose window (opened
         `early_minutes` early) contains `at`; the bool is True for the moderator PIN."""
+        ...
+
+    def lookup_pin(self, pin: str, near: datetime, margin: timedelta) -> tuple[Booking, bool] | None:
+        """The booking with this PIN nearest to `near` whose window widened by `margin` on both
+        sides contains `near` — lets the IVR tell "not started yet" / "already over" from a
+        wrong PIN."""
         ...
 
     def list(self, since: datetime | None = None, include_cancelled: bool = False) -> list[Booking]: ...

@@ -22,6 +22,7 @@ class Route(enum.Enum):
     DIRECT = "direct"        # straight into a fixed room
     MENU = "menu"            # a DTMF menu first
     OPERATOR = "operator"    # the operator (superuser) desk
+    THREEWAY = "threeway"    # 3PTY: an ad-hoc three-way call (I7)
 
 
 class Inbound(enum.Enum):
@@ -133,11 +134,41 @@ class SipSettings:
     log_level: int = 1
 
 
+class Announce(enum.Enum):
+    OFF = "off"
+    NAME = "name"            # the caller's recorded name ("… has joined")
+    TONE = "tone"
+
+
 @dataclass(frozen=True, slots=True)
 class RoomSettings:
     name: str
     max_participants: int
-    announce_joins: bool = True
+    announce: Announce = Announce.NAME
+
+
+@dataclass(frozen=True, slots=True)
+class IvrSettings:
+    operator_uri: str | None = None        # where "operator" calls go (a SIP URI)
+    dialout_uri: str | None = None         # template for invitations, e.g. "sip:{number}@gw:5060"
+    pin_tries: int = 3
+    input_timeout_ms: int = 8000
+    naming: bool = True                    # ask callers to say their name
+    name_max_ms: int = 3000
+    tts_rate: int = 160
+    # brute force: this many wrong PINs from one caller ID within the window lock it out
+    pin_caller_failures: int = 5
+    pin_caller_window_minutes: int = 15
+    pin_caller_lock_minutes: int = 15
+    pin_global_failures_per_minute: int = 50
+    pin_global_lock_minutes: int = 5
+    # toll fraud: invitations by dial-out
+    dialout_per_call: int = 3
+    dialout_per_booking: int = 10
+    dialout_per_caller_per_hour: int = 6
+    dialout_blocked_prefixes: tuple[str, ...] = ("00", "0900", "0137", "0138", "0180", "0190",
+                                                 "118", "0700", "0701")
+    speech_model: str | None = None        # a vosk model directory: spoken menu choices (I5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +180,8 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     sip: SipSettings = field(default_factory=SipSettings)
     rooms: tuple[RoomSettings, ...] = ()
+    ivr: IvrSettings = field(default_factory=IvrSettings)
+    keypad: object = None                 # ivr.keypad.Keypad, compiled from [keypad] at load
 
     def dialin_for(self, tariff: Tariff) -> DialIn | None:
         return next((d for d in self.dialin if d.tariff is tariff), None)

@@ -269,6 +269,22 @@ class SqliteStore(MailJournal):
         # was configured below the early-join time: prefer the conference already running.
         return min(hits, key=lambda hit: abs((hit[0].start - _utc(at)).total_seconds()))
 
+    def lookup_pin(self, pin: str, near: datetime,
+                   margin: timedelta) -> tuple[Booking, bool] | None:
+        """Like find_by_pin, but also a booking that starts or ended within `margin` of `near`,
+        so the IVR can say "not started yet" or "already over" instead of "wrong PIN"."""
+        t, m = _ts(near), int(margin.total_seconds())
+        db = self._db()
+        hits = []
+        for column, is_moderator in (("participant_pin", False), ("moderator_pin", True)):
+            rows = db.execute(f"SELECT {_BOOKING_COLUMNS} FROM bookings WHERE {column} = ?"
+                              f" AND {_ACTIVE} AND start_ts - ? <= ? AND end_ts + ? > ?",
+                              (pin, m, t, m, t)).fetchall()
+            hits.extend((_booking(r), is_moderator) for r in rows)
+        if not hits:
+            return None
+        return min(hits, key=lambda hit: _distance(hit[0], _utc(near)))
+
     def list(self, since: datetime | None = None,
              include_cancelled: bool = False) -> list[Booking]:
         where, args = [], []
@@ -381,3 +397,10 @@ def _booking(r: tuple) -> Booking:
                    dial_in_mode=DialInMode(r[8]), invitees=tuple(json.loads(r[9])),
                    language=r[10], status=BookingStatus(r[11]), invite_uid=r[12],
                    created=None if r[13] is None else _dt(r[13]), sequence=r[14])
+
+
+def _distance(booking: Booking, at: datetime) -> float:
+    """Seconds from `at` to the booking's window (0 inside it)."""
+    if booking.start <= at < booking.end:
+        return 0.0
+    return min(abs((booking.start - at).total_seconds()), abs((at - booking.end).total_seconds()))

@@ -80,14 +80,17 @@ class FlowConfig:
     @classmethod
     def from_settings(cls, settings: Settings, operator_uri: str | None = None,
                       keypad: Keypad | None = None, **overrides) -> "FlowConfig":
-        rooms = tuple((r.name, Announce.NAME if r.announce_joins else Announce.OFF)
-                      for r in settings.rooms)
+        rooms = tuple((r.name, Announce(r.announce.value)) for r in settings.rooms)
+        keypad = keypad if keypad is not None else settings.keypad
         extra = {"keypad": keypad} if keypad is not None else {}
-        return cls(dialins=settings.dialin, operator_uri=operator_uri,
+        ivr = settings.ivr
+        return cls(dialins=settings.dialin, operator_uri=operator_uri or ivr.operator_uri,
                    languages=settings.service.languages,
                    default_language=settings.service.default_language,
                    early_join_minutes=settings.pins.early_join_minutes,
-                   room_announce=rooms, **extra, **overrides)
+                   pin_tries=ivr.pin_tries, input_timeout_ms=ivr.input_timeout_ms,
+                   naming=Naming.RECORD if ivr.naming else Naming.OFF, name_max_ms=ivr.name_max_ms,
+                   room_announce=rooms, **{**extra, **overrides})
 
 
 class MenuChoice(enum.Enum):

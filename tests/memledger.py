@@ -101,6 +101,20 @@ class MemoryLedger:
             return None
         return min(hits, key=lambda hit: abs((hit[0].start - at).total_seconds()))
 
+    def lookup_pin(self, pin: str, near: datetime,
+                   margin: timedelta) -> tuple[Booking, bool] | None:
+        hits = [(b, pin == b.moderator_pin) for b in self._bookings.values()
+                if b.active and pin in (b.participant_pin, b.moderator_pin)
+                and b.start - margin <= near < b.end + margin]
+        if not hits:
+            return None
+
+        def distance(b: Booking) -> float:
+            if b.start <= near < b.end:
+                return 0.0
+            return min(abs((b.start - near).total_seconds()), abs((near - b.end).total_seconds()))
+        return min(hits, key=lambda hit: distance(hit[0]))
+
     def list(self, since: datetime | None = None,
              include_cancelled: bool = False) -> list[Booking]:
         rows = [b for b in self._bookings.values()

@@ -93,7 +93,7 @@ def test_update_keeps_comments_and_validates(tmp_path):
     s = config.update(path, raise_limit)
     assert s.room("lobby").max_participants == 80
     after = path.read_text(encoding="utf-8")
-    assert "# Announce joins and leaves to the room." in after
+    assert "# Announce joins and leaves to the room: " in after
     assert "max_participants = 80" in after
 
 
@@ -127,3 +127,25 @@ def test_check_config_command_exit_codes(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 1
     assert res.stderr.startswith(f"{bad}:{line_of(bad.read_text(), 'prot')}: unknown key 'prot'")
+
+
+def test_keypad_table_is_compiled_and_a_bad_action_names_its_line():
+    s = config.parse_text(SHIPPED)
+    assert s.keypad is not None
+    text = SHIPPED.replace('"*0" = "leave"', '"*0" = "hang_up_everyone"')
+    (problem,) = errors_of(text)
+    assert problem.startswith(f"c.toml:{line_of(text, 'hang_up_everyone')}: ")
+    assert "hang_up_everyone" in problem
+
+
+def test_ivr_uris_are_checked():
+    text = SHIPPED.replace('# dialout_uri = "sip:{number}@127.0.0.1:5070"', 'dialout_uri = "sip:gw@127.0.0.1"')
+    (problem,) = errors_of(text)
+    assert "{number}" in problem and problem.startswith(f"c.toml:{line_of(text, 'dialout_uri = ')}: ")
+
+
+def test_room_announce_mode():
+    from bot.settings import Announce
+    assert config.parse_text(SHIPPED).room("lobby").announce is Announce.NAME
+    (problem,) = errors_of(SHIPPED.replace('announce = "name"', 'announce = "loud"'))
+    assert "rooms[1].announce must be one of" in problem

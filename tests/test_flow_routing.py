@@ -1,7 +1,7 @@
 """I1: the dialled number picks the journey."""
 import pytest
 
-from bot.settings import Route, Settings, RoomSettings, Tariff
+from bot.settings import Announce as SettingsAnnounce, Route, Settings, RoomSettings, Tariff
 from flow_fixtures import DIALINS
 from ivr.flow import FlowConfig
 from ivr.routing import ENTRY_BY_ROUTE, Entry, route_call, user_part
@@ -35,7 +35,7 @@ def test_every_configurable_route_has_an_entry():
 
 
 def test_flow_config_from_settings_takes_dialins_languages_and_room_announcements():
-    s = Settings(dialin=DIALINS, rooms=(RoomSettings("quiet", 10, announce_joins=False),
+    s = Settings(dialin=DIALINS, rooms=(RoomSettings("quiet", 10, announce=SettingsAnnounce.OFF),
                                         RoomSettings("loud", 10)))
     cfg = FlowConfig.from_settings(s, operator_uri="sip:op@h")
     assert cfg.dialins == DIALINS and cfg.operator_uri == "sip:op@h"

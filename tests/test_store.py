@@ -408,3 +408,27 @@ def test_commit_decision_refuses_a_reply_without_recipients_before_writing(store
     with pytest.raises(ValueError):
         store.commit_decision(jid, "booked", [Draft(b"r1", ("a@x",)), Draft(b"r2", ())], "<m@x>")
     assert store.due_mail(NOW) == [] and store.get_mail(jid).outcome is None
+
+
+def test_lookup_pin_finds_a_booking_outside_its_window_for_the_ivr(tmp_path):
+    """find_by_pin is strict; lookup_pin also returns a booking that has not started or has
+    ended within the margin, so the caller hears 'not started'/'over' instead of 'wrong PIN'."""
+    from datetime import datetime, timedelta, timezone
+    from bot.booking import BookingRequest
+    from bot.ledger import Reserved
+    from bot.settings import CapacitySettings
+    from bot.store import SqliteStore
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    now = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    start = now + timedelta(hours=3)
+    res = store.reserve(BookingRequest(start, start + timedelta(hours=1), 5, "T", "a@example.com"),
+                        now, CapacitySettings(), 6)
+    assert isinstance(res, Reserved)
+    b = res.booking
+    assert store.find_by_pin(b.participant_pin, now, early_minutes=10) is None
+    hit = store.lookup_pin(b.moderator_pin, now, timedelta(hours=12))
+    assert hit is not None and hit[0].reference == b.reference and hit[1] is True
+    after = start + timedelta(hours=2)
+    assert store.lookup_pin(b.participant_pin, after, timedelta(hours=12))[1] is False
+    assert store.lookup_pin(b.participant_pin, after + timedelta(days=1), timedelta(hours=12)) is None
+    assert store.lookup_pin("999999", now, timedelta(hours=12)) is None
