@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: run test bench deps system venv pjsua2 prompts check-config clean
 
 run: deps
+	$(PY) -m bot.cli prompts render --config $(CONFIG)
 	$(PY) -m bot.cli run --config $(CONFIG)
 
 test: deps
@@ -23,7 +24,7 @@ bench: deps
 check-config: venv
 	$(PY) -m bot.cli check-config $(CONFIG)
 
-deps: system venv
+deps: system venv pjsua2
 
 system:
 	@sh scripts/install-system.sh
@@ -39,7 +40,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 # Our own pjsua2 (no 4-call limit), built from pjproject source; cached in var/wheels/.
 pjsua2: venv
-	@sh scripts/build-pjsua2.sh $(PY)
+	@PYTHON=$(abspath $(PY)) bash scripts/build-pjsua2.sh --install
 
 clean:
 	rm -rf $(VENV) var/wheels var/build

@@ -1,0 +1,509 @@
+"""The SIP adapter: the only module that imports pjsua2.
+
+Owns the pjsua2 owner thread (it calls `libCreate`, pumps `libHandleEvents` and is the only
+thread that touches a pjsua2 object), the endpoint, transports, the one local account, calls,
+player ports and the conference-bridge adapter that applies the mixer core's route diffs with
+`startTransmit2` / `stopTransmit`. pjsua2 callbacks become frozen event values handed to `post`
+(the composition side wraps it with `loop.call_soon_threadsafe`); commands come back through a
+queue that the owner thread drains between pumps. It must not decide anything: who is answered,
+who hears whom and what a digit means belong to `bot.voice`, `bot.mixer` and `ivr`.
+
+pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh with SWIG
+`-threads`, so every wrapped call releases the GIL and callbacks re-take it):
+  * `threadCnt=0, mainThreadOnly=True`: SIP is polled only by our pump, and callbacks raised on
+    media threads (DTMF, logs) are deferred to it as pending jobs.
+  * `onDtmfDigit` fires once per digit for both RFC 4733 and SIP INFO; its duration is always
+    unknown. `onDtmfEvent` (~7 per RFC 4733 digit) is not used.
+  * keep `ci = call.getInfo()` in a variable before iterating `ci.media`; a disconnected call's
+    AudioMedia raises, so a call's port is dropped the moment it is disconnected.
+  * a level change is stop-then-start: re-calling `startTransmit2` keeps the old level.
+  * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
+"""
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import enum
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import pjsua2 as pj
+
+from bot.mixer import Connect, Disconnect, Relevel
+from bot.settings import SipSettings
+
+log = logging.getLogger("confbot.sip")
+pjlog = logging.getLogger("confbot.pjsip")
+
+PUMP_MS = 10
+T = TypeVar("T")
+
+
+# ---- events (facts, posted from the owner thread) ----------------------------------------
+
+class DtmfMethod(enum.Enum):
+    RFC4733 = "rfc4733"
+    SIP_INFO = "sip_info"
+    INBAND = "inband"
+
+
+@dataclass(frozen=True, slots=True)
+class CallOffered:
+    call: str          # our id ("call-7"); pjsua's own ids are reused, ours never are
+    dialled: str       # user part of the request URI ("1000")
+    caller: str        # the From URI
+
+
+@dataclass(frozen=True, slots=True)
+class CallMediaReady:
+    call: str          # audio is active: the call's port is in the bridge under this id
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    call: str
+    digit: str
+    method: DtmfMethod
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LevelsSampled:
+    at_ms: int
+    levels: tuple[tuple[str, int], ...]   # (call id, getTxLevel 0..255): the caller's voice
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    """pjsua2's receive-side statistics of one call's audio stream."""
+    rx_packets: int
+    rx_loss: int
+    jitter_ms: float        # mean interarrival jitter (RTCP)
+    jbuf_delay_ms: float    # mean jitter-buffer delay
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed:
+    command: object
+    error: str
+
+
+SipEvent = CallOffered | CallMediaReady | DtmfReceived | CallEnded | LevelsSampled | CommandFailed
+
+
+# ---- commands (imperatives, executed on the owner thread) --------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    call: str
+    code: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    call: str
+    code: int = 603
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyRoutes:
+    diffs: tuple[Connect | Disconnect | Relevel, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AddPlayer:
+    port: str          # the id the mixer core knows this source by
+    path: str          # a WAV file at the bridge's clock rate
+    loop: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemovePort:
+    port: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[[], None]
+
+
+Command = Answer | Hangup | ApplyRoutes | AddPlayer | RemovePort | _Call
+
+_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: DtmfMethod.RFC4733,
+            pj.PJSUA_DTMF_METHOD_SIP_INFO: DtmfMethod.SIP_INFO}
+_PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+
+
+def request_user(whole_msg: str) -> str:
+    """The user part of an INVITE's request URI: 'INVITE sip:1000@h:5060;x SIP/2.0' -> '1000'."""
+    first = whole_msg.split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = first.split()
+    if len(parts) < 2:
+        return ""
+    uri = parts[1]
+    uri = uri.split(":", 1)[1] if ":" in uri else uri
+    return uri.split("@", 1)[0] if "@" in uri else ""
+
+
+# ---- pjsua2 subclasses (thin: they only translate callbacks into events) -----------------
+
+class _LogWriter(pj.LogWriter):
+    def write(self, entry: "pj.LogEntry") -> None:
+        pjlog.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", entry.msg.rstrip())
+
+
+def _barrier(fn):
+    """No exception may leave a pjsua2 callback: SWIG would print it and keep its traceback (and
+    with it our Call objects) alive past libDestroy, whose destructors then abort."""
+    def wrapper(self, *args):
+        try:
+            fn(self, *args)
+        except Exception:   # noqa: BLE001
+            log.exception("pjsua2 callback %s", fn.__name__)
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+class _PjCall(pj.Call):
+    def __init__(self, stack: "SipStack", account: "pj.Account", pj_id: int, call_id: str) -> None:
+        super().__init__(account, pj_id)
+        self.stack, self.call_id, self.media_ready = stack, call_id, False
+
+    @_barrier
+    def onCallState(self, prm) -> None:
+        ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.stack._ended(self, ci.lastStatusCode, ci.lastReason)
+
+    @_barrier
+    def onCallMediaState(self, prm) -> None:
+        ci = self.getInfo()  # keep it: iterating a temporary's media reads freed memory
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                self.stack._media_active(self, self.getAudioMedia(mi.index))
+                return
+
+    @_barrier
+    def onDtmfDigit(self, prm) -> None:
+        self.stack._post(DtmfReceived(self.call_id, prm.digit,
+                                      _METHODS.get(prm.method, DtmfMethod.INBAND)))
+
+
+class _Account(pj.Account):
+    def __init__(self, stack: "SipStack") -> None:
+        super().__init__()
+        self.stack = stack
+
+    @_barrier
+    def onIncomingCall(self, prm) -> None:
+        self.stack._incoming(self, prm.callId, prm.rdata.wholeMsg)
+
+
+# ---- the stack ---------------------------------------------------------------------------
+
+class SipStack:
+    """pjsua2 on its own owner thread. `post(event)` is called on that thread; `submit(cmd)` may
+    be called from any thread. `start()` blocks until the stack listens (or raises)."""
+
+    def __init__(self, settings: SipSettings, post: Callable[[SipEvent], None], *,
+                 level_interval: float | None = None) -> None:
+        self.settings = settings
+        self._sink = post
+        self._level_interval = level_interval
+        self._commands: queue.SimpleQueue[Command | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._ids = itertools.count(1)
+        # strong references to every live pjsua2 object, owned by the owner thread
+        self._ep: pj.Endpoint | None = None
+        self._account: _Account | None = None
+        self._writer: _LogWriter | None = None
+        self._calls: dict[str, _PjCall] = {}
+        self._ports: dict[str, pj.AudioMedia] = {}
+        self._graveyard: list[object] = []
+
+    # -- any thread --
+    def _post(self, event: SipEvent) -> None:
+        try:
+            self._sink(event)
+        except Exception:   # noqa: BLE001 - e.g. the asyncio loop is already closed
+            log.debug("event dropped: %s", event, exc_info=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="pjsua2-owner", daemon=True)
+        self._thread.start()
+        # an interpreter exiting with the stack up would kill the owner thread inside C++ and abort
+        atexit.register(self.stop)
+        if not self._ready.wait(timeout):
+            raise TimeoutError("pjsua2 did not start")
+        if self._error is not None:
+            self._thread.join()
+            self._thread = None
+            atexit.unregister(self.stop)
+            raise RuntimeError(f"SIP stack failed to start: {self._error}")
+
+    def submit(self, command: Command) -> None:
+        self._commands.put(command)
+
+    def apply(self, diffs: Iterable[Connect | Disconnect | Relevel]) -> None:
+        diffs = tuple(diffs)
+        if diffs:
+            self._commands.put(ApplyRoutes(diffs))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        atexit.unregister(self.stop)
+        self._commands.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("pjsua2 owner thread did not stop")
+        self._thread = None
+
+    # -- owner thread --
+    def _run(self) -> None:
+        try:
+            self._create()
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            # keep only the text: the traceback's frames would keep the Endpoint alive, and
+            # pjsua2 refuses a new Endpoint while an old one exists
+            self._error = exc.info() if isinstance(exc, pj.Error) else repr(exc)
+            del exc
+            self._destroy()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _create(self) -> None:
+        s = self.settings
+        ep = self._ep = pj.Endpoint()
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = s.max_calls
+        cfg.uaConfig.userAgent = "confbot"
+        self._writer = _LogWriter()
+        cfg.logConfig.writer = self._writer
+        cfg.logConfig.level = s.log_level
+        cfg.logConfig.consoleLevel = s.log_level   # pjsua hands the writer only what passes this
+        cfg.logConfig.decor = 0
+        cfg.medConfig.clockRate = s.clock_rate
+        cfg.medConfig.sndClockRate = s.clock_rate
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.noVad = True
+        cfg.medConfig.maxMediaPorts = max(s.max_calls * 2 + 64, 256)
+        ep.libInit(cfg)
+        for kind in s.transports:
+            tc = pj.TransportConfig()
+            tc.port, tc.boundAddress, tc.publicAddress = s.port, s.host, s.host
+            ep.transportCreate({"udp": pj.PJSIP_TRANSPORT_UDP,
+                                "tcp": pj.PJSIP_TRANSPORT_TCP}[kind], tc)
+        if s.tls_port and s.tls_cert and s.tls_key:
+            tc = pj.TransportConfig()
+            tc.port, tc.boundAddress, tc.publicAddress = s.tls_port, s.host, s.host
+            tc.tlsConfig.certFile, tc.tlsConfig.privKeyFile = s.tls_cert, s.tls_key
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
+        ep.libStart()
+        ep.audDevManager().setNullDev()  # a clock for the bridge, no sound card
+        self._set_codecs(s.codecs)
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:confbot@{s.host}:{s.port}"
+        mt = acfg.mediaConfig.transportConfig
+        mt.port, mt.portRange, mt.boundAddress = s.rtp_port, s.rtp_port_range, s.host
+        acfg.mediaConfig.srtpUse = {"disabled": pj.PJMEDIA_SRTP_DISABLED,
+                                    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                                    "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[s.srtp]
+        self._account = _Account(self)
+        self._account.create(acfg, True)
+
+    def _set_codecs(self, wanted: tuple[str, ...]) -> None:
+        prio = {name.upper(): 255 - i for i, name in enumerate(wanted)}
+        for ci in self._ep.codecEnum2():
+            name = ci.codecId.split("/", 1)[0].upper()
+            self._ep.codecSetPriority(ci.codecId, prio.get(name, 0))
+
+    def _loop(self) -> None:
+        ep = self._ep
+        next_levels = time.monotonic()
+        while True:
+            ep.libHandleEvents(PUMP_MS)
+            self._graveyard.clear()
+            while True:
+                try:
+                    cmd = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                if cmd is None:
+                    return
+                self._execute(cmd)
+            if self._level_interval and time.monotonic() >= next_levels:
+                next_levels = time.monotonic() + self._level_interval
+                self._sample_levels()
+
+    def _execute(self, cmd: Command) -> None:
+        try:
+            match cmd:
+                case ApplyRoutes(diffs):
+                    for d in diffs:
+                        self._apply_one(d)
+                case Answer(call, code):
+                    c = self._calls.get(call)
+                    if c is not None:
+                        op = pj.CallOpParam()
+                        op.statusCode = code
+                        c.answer(op)
+                case Hangup(call, code):
+                    c = self._calls.get(call)
+                    if c is not None:
+                        op = pj.CallOpParam()
+                        op.statusCode = code
+                        c.hangup(op)
+                case AddPlayer(port, path, loop):
+                    player = pj.AudioMediaPlayer()
+                    player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
+                    self._ports[port] = player
+                case RemovePort(port):
+                    self._graveyard.append(self._ports.pop(port, None))
+                case _Call(fn):
+                    fn()
+        except pj.Error as exc:
+            log.warning("%s failed: %s", cmd, exc.info())
+            self._post(CommandFailed(cmd, exc.info()))
+
+    def _apply_one(self, d: Connect | Disconnect | Relevel) -> None:
+        src, dst = self._ports.get(d.src), self._ports.get(d.dst)
+        if src is None or dst is None:
+            return  # a port that is gone (call ended): the bridge already dropped its routes
+        match d:
+            case Connect(level=level):
+                self._transmit(src, dst, level)
+            case Disconnect():
+                src.stopTransmit(dst)
+            case Relevel(level=level):
+                src.stopTransmit(dst)   # startTransmit2 on an existing route keeps its level
+                self._transmit(src, dst, level)
+
+    @staticmethod
+    def _transmit(src: "pj.AudioMedia", dst: "pj.AudioMedia", level: float) -> None:
+        prm = pj.AudioMediaTransmitParam()
+        prm.level = level
+        src.startTransmit2(dst, prm)
+
+    def _sample_levels(self) -> None:
+        levels = []
+        for cid, c in self._calls.items():
+            port = self._ports.get(cid)
+            if port is not None:
+                try:
+                    levels.append((cid, port.getTxLevel()))
+                except pj.Error:
+                    pass
+        if levels:
+            self._post(LevelsSampled(int(time.monotonic() * 1000), tuple(levels)))
+
+    def _incoming(self, account: _Account, pj_id: int, whole_msg: str) -> None:
+        call_id = f"call-{next(self._ids)}"
+        call = _PjCall(self, account, pj_id, call_id)
+        self._calls[call_id] = call
+        ci = call.getInfo()
+        op = pj.CallOpParam()
+        op.statusCode = 180
+        call.answer(op)
+        self._post(CallOffered(call_id, request_user(whole_msg), ci.remoteUri))
+
+    def _media_active(self, call: _PjCall, media: "pj.AudioMedia") -> None:
+        self._ports[call.call_id] = media
+        # pjmedia reads (and measures) a port only while it transmits somewhere; a muted or
+        # lone caller has no routes, so a silent tap into the null device (level 0) keeps its
+        # getTxLevel alive for talk detection
+        self._transmit(media, self._ep.audDevManager().getPlaybackDevMedia(), 0.0)
+        if not call.media_ready:
+            call.media_ready = True
+            self._post(CallMediaReady(call.call_id))
+
+    def _ended(self, call: _PjCall, status: int, reason: str) -> None:
+        self._ports.pop(call.call_id, None)
+        if self._calls.pop(call.call_id, None) is not None:
+            self._graveyard.append(call)  # deleted after the callback returns, never inside it
+            self._post(CallEnded(call.call_id, status, reason))
+
+    def _shutdown(self) -> None:
+        ep = self._ep
+        try:
+            ep.hangupAllCalls()
+            deadline = time.monotonic() + 3.0
+            while self._calls and time.monotonic() < deadline:
+                ep.libHandleEvents(PUMP_MS)
+        except pj.Error as exc:
+            log.warning("hanging up at shutdown: %s", exc.info())
+        self._calls.clear()
+        self._ports.clear()
+        self._graveyard.clear()
+        self._destroy()
+
+    def _destroy(self) -> None:
+        ep = self._ep
+        if ep is None:
+            return
+        if self._account is not None:
+            try:
+                self._account.shutdown()
+            except pj.Error:
+                pass
+            self._account = None
+            for _ in range(5):
+                ep.libHandleEvents(PUMP_MS)
+        try:
+            ep.libDestroy()
+        except pj.Error as exc:
+            log.warning("libDestroy: %s", exc.info())
+        self._ep = None
+        self._writer = None
+
+    # -- inspection: runs on the owner thread, answers through a Future --
+    def query(self, fn: Callable[[], T]) -> "concurrent.futures.Future[T]":
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                fut.set_exception(exc)
+        self._commands.put(_Call(run))
+        return fut
+
+    def stream_stats(self) -> "concurrent.futures.Future[dict[str, StreamStats]]":
+        return self.query(self._collect_stats)
+
+    def _collect_stats(self) -> dict[str, StreamStats]:
+        out = {}
+        for cid, call in self._calls.items():
+            if not call.media_ready:
+                continue
+            try:
+                st = call.getStreamStat(0)
+            except pj.Error:
+                continue
+            rx = st.rtcp.rxStat
+            out[cid] = StreamStats(rx.pkt, rx.loss, rx.jitterUsec.mean / 1000.0,
+                                   float(st.jbuf.avgDelayMsec))
+        return out

@@ -1,0 +1,373 @@
+"""Helpers for end-to-end SIP tests with independent clients (Debian's baresip and sipp).
+
+Owns: free-port picking, tone WAV generation, a baresip caller (its own config dir, `aufile` as
+the microphone, `sndfile` recording what it hears, `ctrl_tcp` for dial/hangup/quit), sipp
+scenarios (RFC 4733 digits from Debian's pcap, SIP INFO digits), and the signal analysis the
+tests assert on (tone power by FFT). Must not import pjsua2 or start the server: tests build
+the server through `bot.voice` like the composition root does.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BARESIP = shutil.which("baresip")
+SIPP = shutil.which("sipp")
+SIPP_PCAPS = Path("/usr/share/sip-tester")
+RATE = 8000
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, also_tcp: bool = True) -> int:
+    """A port free for UDP (and TCP) on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not also_tcp:
+            return port
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port")
+
+
+def free_port_block(size: int) -> int:
+    """The start of `size` consecutive UDP ports free right now (for an RTP range)."""
+    for _ in range(200):
+        start = free_port(also_tcp=False) & ~1
+        if start + size >= 65000:
+            continue
+        socks = []
+        try:
+            for p in range(start, start + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return start
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
+def write_tone(path: Path, freq: float, seconds: float = 60.0, amplitude: float = 0.3) -> Path:
+    t = np.arange(int(RATE * seconds)) / RATE
+    samples = (amplitude * 32767 * np.sin(2 * math.pi * freq * t)).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path), "rb") as w:
+        rate, n, width, ch = w.getframerate(), w.getnframes(), w.getsampwidth(), w.getnchannels()
+        raw = w.readframes(n)
+    if width != 2:
+        raise ValueError(f"{path}: {width * 8}-bit WAV")
+    data = np.frombuffer(raw, "<i2").astype(np.float64) / 32768.0
+    if ch > 1:
+        data = data.reshape(-1, ch).mean(axis=1)
+    return data, rate
+
+
+def tone_power(samples: np.ndarray, rate: int, freq: float, width: float = 15.0) -> float:
+    """RMS amplitude of the signal within ±width Hz of freq (Hann-windowed FFT)."""
+    if len(samples) < rate // 10:
+        return 0.0
+    win = np.hanning(len(samples))
+    spec = np.fft.rfft(samples * win)
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = (freqs > freq - width) & (freqs < freq + width)
+    # Parseval with the window's energy: band power as an RMS amplitude
+    power = 2 * np.sum(np.abs(spec[band]) ** 2) / (len(samples) * np.sum(win ** 2))
+    return float(math.sqrt(power))
+
+
+def tones_heard(samples: np.ndarray, rate: int, freqs: list[float], threshold: float = 0.02
+                ) -> set[float]:
+    return {f for f in freqs if tone_power(samples, rate, f) >= threshold}
+
+
+# ---- baresip ------------------------------------------------------------------------------
+
+@dataclass
+class Baresip:
+    """One baresip process: a caller whose microphone is a WAV file and whose ear is recorded."""
+    workdir: Path
+    tone: Path
+    sip_port: int
+    ctrl_port: int
+    rtp_port: int
+    proc: subprocess.Popen | None = None
+
+    @classmethod
+    def create(cls, workdir: Path, tone: Path) -> "Baresip":
+        workdir.mkdir(parents=True, exist_ok=True)
+        b = cls(workdir, tone, free_port(), free_port(socket.SOCK_STREAM), free_port_block(10))
+        b._write_config()
+        return b
+
+    def _write_config(self) -> None:
+        rec = self.workdir / "rec"
+        rec.mkdir(exist_ok=True)
+        (self.workdir / "config").write_text("\n".join([
+            "poll_method epoll",
+            "net_interface 127.0.0.1",
+            f"sip_listen 127.0.0.1:{self.sip_port}",
+            f"audio_source aufile,{self.tone}",
+            "audio_player alsa,null",
+            "audio_alert alsa,null",
+            "ausrc_srate 8000",
+            "auplay_srate 8000",
+            "ausrc_channels 1",
+            "auplay_channels 1",
+            f"rtp_ports {self.rtp_port}-{self.rtp_port + 9}",
+            "rtp_stats yes",
+            "module_path /usr/lib/baresip/modules",
+            "module stdio.so" if False else "",
+            "module g711.so",
+            "module aufile.so",
+            "module alsa.so",
+            "module sndfile.so",
+            f"snd_path {rec}",
+            "module_app account.so",
+            "module_app menu.so",
+            "module_app ctrl_tcp.so",
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+            "",
+        ]))
+        (self.workdir / "accounts").write_text(
+            f"<sip:tester@127.0.0.1:{self.sip_port}>;regint=0;answermode=manual\n")
+        (self.workdir / "contacts").write_text("")
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [BARESIP, "-f", str(self.workdir)], cwd=self.workdir, stdin=subprocess.DEVNULL,
+            stdout=open(self.workdir / "stdout.log", "wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"baresip exited: {self.log()}")
+                time.sleep(0.05)
+        raise TimeoutError(f"baresip ctrl_tcp did not open: {self.log()}")
+
+    def command(self, command: str, params: str = "") -> None:
+        msg = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=2) as s:
+            s.sendall(str(len(msg)).encode() + b":" + msg + b",")
+            s.settimeout(0.5)
+            try:
+                s.recv(4096)
+            except OSError:
+                pass
+
+    def dial(self, uri: str) -> None:
+        self.command("dial", uri)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            self.command("quit")
+        except OSError:
+            pass
+        try:
+            self.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def recording(self) -> Path | None:
+        files = sorted(glob.glob(str(self.workdir / "rec" / "*-dec.wav")))
+        return Path(files[-1]) if files else None
+
+    def log(self) -> str:
+        p = self.workdir / "stdout.log"
+        return p.read_text(errors="replace")[-3000:] if p.exists() else ""
+
+
+# ---- sipp ---------------------------------------------------------------------------------
+
+SIPP_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="{name}">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=ptime:20
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+"""
+
+SIPP_TAIL = """  <send retrans="500"><![CDATA[
+BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {bye_cseq} BYE
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+SIPP_INFO = """  <send retrans="500"><![CDATA[
+INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Contact: sip:sipp@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={digit}
+Duration=160
+]]></send>
+  <recv response="200"/>
+  <pause milliseconds="200"/>
+"""
+
+
+def sipp_scenario(name: str, *, rtp_pcaps: tuple[str, ...] = (), info_digits: str = "",
+                  hold_ms: int = 500) -> str:
+    """An INVITE/ACK ... BYE scenario: play each pcap (RTP, e.g. RFC 4733 digits), send each
+    digit as SIP INFO (application/dtmf-relay), pause, hang up."""
+    body = [SIPP_HEAD.format(name=name), '  <pause milliseconds="300"/>\n']
+    for pcap in rtp_pcaps:
+        body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+                    '  <pause milliseconds="1200"/>\n')
+    cseq = 2
+    for digit in info_digits:
+        body.append(SIPP_INFO.format(cseq=cseq, digit=digit))
+        cseq += 1
+    body.append(f'  <pause milliseconds="{hold_ms}"/>\n')
+    body.append(SIPP_TAIL.format(bye_cseq=cseq))
+    return "".join(body)
+
+
+def run_sipp(workdir: Path, scenario: str, target: str, service: str, *, calls: int = 1,
+             rate: int = 10, timeout: float = 30.0, extra: tuple[str, ...] = ()
+             ) -> subprocess.CompletedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    scf = workdir / "scenario.xml"
+    scf.write_text(scenario)
+    port = free_port()
+    media = free_port_block(4)
+    cmd = [SIPP, target, "-sf", str(scf), "-s", service, "-i", "127.0.0.1", "-p", str(port),
+           "-mi", "127.0.0.1", "-mp", str(media), "-m", str(calls), "-r", str(rate),
+           "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin", "-trace_err",
+           "-error_file", str(workdir / "errors.log"), *extra]
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, timeout=timeout + 10)
+
+
+# ---- server settings ---------------------------------------------------------------------
+
+def voice_settings(rooms: dict[str, int], numbers: dict[str, str], *, log_level: int = 1,
+                   max_calls: int = 64):
+    """Settings for a VoiceService on a free SIP port and RTP range: `rooms` name → maximum,
+    `numbers` dialled user part → room (direct access)."""
+    from bot.settings import DialIn, Route, RoomSettings, Settings, SipSettings, Tariff
+    rtp_range = max(40, max_calls * 4)
+    sip = SipSettings(port=free_port(), rtp_port=free_port_block(rtp_range),
+                      rtp_port_range=rtp_range, log_level=log_level, max_calls=max_calls)
+    dialin = tuple(DialIn(n, n, Tariff.STANDARD, Route.DIRECT, room=r) for n, r in numbers.items())
+    return Settings(sip=sip, dialin=dialin,
+                    rooms=tuple(RoomSettings(n, m) for n, m in rooms.items()))
+
+
+def window(samples: np.ndarray, rate: int, start_from_end: float, stop_from_end: float
+           ) -> np.ndarray:
+    """The slice from `start_from_end` to `stop_from_end` seconds before the recording's end."""
+    n = len(samples)
+    a, b = n - int(start_from_end * rate), n - int(stop_from_end * rate)
+    if a < 0:
+        raise ValueError(f"recording is {n / rate:.2f} s, shorter than {start_from_end} s")
+    return samples[a:b]
+
+
+def baresip_rtp_summary(log: str) -> dict[str, tuple[float, float]]:
+    """baresip's end-of-call RTP table ('packets:', 'lost:', 'jitter:' ...) as
+    {row: (transmit, receive)}; the last call's table wins."""
+    rows: dict[str, tuple[float, float]] = {}
+    for line in log.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("packets:", "lost:", "jitter:", "errors:"):
+            try:
+                rows[parts[0].rstrip(":")] = (float(parts[1]), float(parts[2]))
+            except ValueError:
+                continue
+    return rows
+
+
+def frame_rms(samples: np.ndarray, rate: int, ms: int = 20) -> np.ndarray:
+    n = rate * ms // 1000
+    frames = samples[: len(samples) // n * n].reshape(-1, n)
+    return np.sqrt((frames ** 2).mean(axis=1))

@@ -1,0 +1,63 @@
+"""The SIP adapter on its own: request-URI parsing, TLS available by config, and the stack's
+start/stop contract (a port already taken fails `start()` cleanly instead of hanging)."""
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+from dataclasses import replace
+
+import pytest
+
+import sipfixtures as sf
+
+pytestmark = pytest.mark.timeout(30)
+pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
+
+from bot.sip import SipStack, request_user  # noqa: E402
+from bot.settings import SipSettings  # noqa: E402
+
+
+@pytest.mark.parametrize("line, user", [
+    ("INVITE sip:1000@127.0.0.1:5060 SIP/2.0\r\nVia: x\r\n", "1000"),
+    ("INVITE sip:+4990055551000@gw.example;user=phone SIP/2.0\r\n", "+4990055551000"),
+    ("INVITE sips:lobby@host SIP/2.0\n", "lobby"),
+    ("INVITE sip:host.example SIP/2.0\r\n", ""),
+    ("garbage", ""),
+])
+def test_request_user_is_the_user_part_of_the_request_uri(line, user):
+    assert request_user(line) == user
+
+
+def test_tls_transport_listens_with_the_configured_certificate(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=confbot.test", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    tls_port = sf.free_port()
+    settings = replace(sf.voice_settings({}, {}).sip, tls_port=tls_port, tls_cert=str(cert),
+                       tls_key=str(key), srtp="optional")
+    stack = SipStack(settings, lambda e: None)
+    stack.start()
+    try:
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=3) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                peer = tls.getpeercert()
+        assert dict(x[0] for x in peer["subject"])["commonName"] == "confbot.test"
+    finally:
+        stack.stop()
+
+
+def test_start_fails_cleanly_when_the_sip_port_is_taken():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        stack = SipStack(SipSettings(port=port, transports=("udp",)), lambda e: None)
+        with pytest.raises(RuntimeError, match="SIP stack failed to start"):
+            stack.start()
+    # and a new stack can be created afterwards in the same process
+    again = SipStack(SipSettings(port=sf.free_port(), transports=("udp",)), lambda e: None)
+    again.start()
+    again.stop()
