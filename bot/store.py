@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,6 +25,7 @@ from bot.booking import (Booking, BookingRequest, BookingStatus, DialInMode, new
 from bot.capacity import Fits, Hold, Verdict, assess, search
 from bot.ledger import Full, Refused, Reserved, ReserveResult
 from bot.mailstore import Draft, MailJournal, OutgoingMail  # noqa: F401 (re-exported)
+from bot.mailstore import _dt, _ts  # one epoch-seconds convention for every table
 from bot.settings import CapacitySettings
 
 DEFAULT_PATH = Path("var/confbot.sqlite3")
@@ -367,16 +368,6 @@ class SqliteStore(MailJournal):
                           (reference,)).fetchone() is None:
                 return reference
         raise RuntimeError("no free booking reference after 100 tries")
-
-
-def _ts(dt: datetime) -> int:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"naive datetime {dt!r}: the store needs timezone-aware times")
-    return int(dt.timestamp() // 1)
-
-
-def _dt(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
 
 
 def _utc(dt: datetime) -> datetime:
