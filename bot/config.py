@@ -390,6 +390,10 @@ def _cross_checks(data: dict, b: dict, problems: list[Problem]) -> None:
             problems.append(Problem(("mail", "smtp"), "[mail.smtp] needs both tls_cert and tls_key for STARTTLS"))
         if "@" not in mail.address:
             problems.append(Problem(("mail", "address"), f"mail.address {mail.address!r} is not an address"))
+    ivr = b.get("ivr")
+    if ivr is not None and sip is not None and ivr.speech_model and sip.clock_rate < 16000:
+        problems.append(Problem(("ivr", "speech_model"),
+                                "ivr.speech_model needs sip.clock_rate = 16000 (at 8000 Hz recognition is unreliable)"))
     if sip is not None and sip.tls_port is not None and not (sip.tls_cert and sip.tls_key):
         problems.append(Problem(("sip", "tls_port"), "sip.tls_port needs tls_cert and tls_key"))
 

@@ -149,3 +149,10 @@ def test_room_announce_mode():
     assert config.parse_text(SHIPPED).room("lobby").announce is Announce.NAME
     (problem,) = errors_of(SHIPPED.replace('announce = "name"', 'announce = "loud"'))
     assert "rooms[1].announce must be one of" in problem
+
+
+def test_speech_needs_a_16khz_bridge():
+    text = SHIPPED.replace('# speech_model = "/opt/vosk/vosk-model-small-de-0.15"', 'speech_model = "/opt/vosk/m"')
+    (problem,) = errors_of(text)
+    assert "clock_rate = 16000" in problem and problem.startswith(f"c.toml:{line_of(text, 'speech_model = ')}: ")
+    config.parse_text(text.replace("clock_rate = 8000", "clock_rate = 16000"))

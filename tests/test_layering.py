@@ -17,21 +17,23 @@ PACKAGES = ("bot", "ivr", "mail")
 PURE_LIBS = {"numpy", "icalendar"}
 PURE = {
     "bot", "bot.booking", "bot.settings", "bot.ledger", "bot.capacity", "bot.mixer", "bot.rooms",
-    "bot.refmix", "bot.talk",
+    "bot.refmix", "bot.talk", "bot.sipevents",
     "ivr", "ivr.catalog", "ivr.say",
     "ivr.events", "ivr.flow", "ivr.steps", "ivr.conference", "ivr.invitee", "ivr.guard",
-    "ivr.keypad", "ivr.routing",
+    "ivr.keypad", "ivr.routing", "ivr.vad",
     "mail", "mail.parse", "mail.mime", "mail.body", "mail.texts", "mail.datetext", "mail.invite", "mail.agent",
     "mail.compose", "mail.ics",
 }
 # adapter → the one outside library (or stdlib I/O module) it wraps
 ADAPTERS = {
-    "ivr.tts": "pyttsx3", "ivr.render": "soxr",
+    "ivr.tts": "pyttsx3", "ivr.render": "soxr", "ivr.speech": "vosk",
     "bot.sip": "pjsua2", "bot.store": "sqlite3", "bot.mailstore": "sqlite3", "bot.config": "tomlkit",
+    "bot.cdrstore": "sqlite3",
     "mail.smtp_in": "aiosmtpd", "mail.imap_in": "aioimaplib", "mail.outbound": "aiosmtplib",
 }
 # wiring: may import cores and adapters (but not the composition root)
-WIRING = {"bot.voice", "mail.pipeline", "bot.cli", "bot.app"}
+WIRING = {"bot.voice", "bot.ivrdriver", "bot.switchboard", "mail.pipeline", "bot.cli", "bot.app",
+          "ivr.tap"}   # joins the VAD core to the vosk recogniser in time; wraps no library itself
 ROOT_MODULES = {"bot.app"}
 
 
