@@ -151,9 +151,11 @@ def _zone(v):
 
 
 def _lang(v):
+    """A language code: prompts/<code>.toml must exist for it (checked when prompts load);
+    mail replies are written in de or en."""
     lang = _str(True)(v)
-    if lang not in ("de", "en"):
-        raise _Bad(f"unsupported language {lang!r} (supported: \"de\", \"en\")")
+    if not re.match(r"^[a-z]{2,3}$", lang):
+        raise _Bad(f"{lang!r} is not a language code (like \"de\", \"en\", \"fr\")")
     return lang
 
 
