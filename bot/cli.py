@@ -30,14 +30,15 @@ def _store(settings):
     return SqliteStore(Path(settings.service.data_dir) / "confbot.sqlite3")
 
 
-def _now(text: str | None) -> datetime:
+def _now(text: str | None, tz=timezone.utc) -> datetime:
+    """--now as an aware time; one without an offset is read in the service time zone."""
     if not text:
         return datetime.now(timezone.utc)
     try:
         now = datetime.fromisoformat(text)
     except ValueError:
         raise SystemExit(f"confbot: --now {text!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+01:00)")
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    return now if now.tzinfo else now.replace(tzinfo=tz)
 
 
 def cmd_check_config(args) -> int:
@@ -60,13 +61,19 @@ def cmd_run(args) -> int:
 
 def cmd_booking_parse(args) -> int:
     from mail.parse import Parsed, parse_booking
-    settings = _settings(args.config)
+    if args.config == DEFAULT_CONFIG and not Path(DEFAULT_CONFIG).exists():
+        from bot.settings import Settings
+        print(f"confbot: no {DEFAULT_CONFIG} here; parsing with the built-in defaults "
+              "(Europe/Berlin; use --config PATH)", file=sys.stderr)
+        settings = Settings()
+    else:
+        settings = _settings(args.config)
     try:
         raw = Path(args.file).read_bytes()
     except OSError as e:
         print(json.dumps({"error": f"Cannot read {args.file}: {e.strerror}.", "reason": "unreadable"}))
         return 1
-    result = parse_booking(raw, now=_now(args.now), settings=settings)
+    result = parse_booking(raw, now=_now(args.now, settings.service.timezone), settings=settings)
     print(json.dumps(result.to_json(), ensure_ascii=False))
     return 0 if isinstance(result, Parsed) else 1
 

@@ -21,7 +21,8 @@ from tomlkit.exceptions import ParseError
 
 from bot import settings as S
 
-Path_ = tuple  # a key path like ("mail", "smtp", "port") or ("dialin", 0, "route")
+# PINs are unique among bookings within this many minutes of each other (bot.store's margin).
+PIN_UNIQUE_MARGIN_MINUTES = 60
 
 
 class ConfigError(Exception):
@@ -235,7 +236,8 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "address": _str(True), "inbound": _list(_enum(S.Inbound), nonempty=True),
         "outbound": _enum(S.Outbound), "outbox_dir": _str(True),
         "allowed_senders": _list(_sender), "rate_limit_per_hour": _int(1),
-        "retry_seconds": _list(_int(1), nonempty=True, unique=False)}),
+        "retry_seconds": _list(_int(1), nonempty=True, unique=False), "authserv_id": _str(True),
+        "max_invitees": _int(0, 500), "give_up_hours": _int(1, 24 * 30)}),
     "sip": (S.SipSettings, {
         "host": _str(True), "port": _PORT, "transports": _list(_transport, nonempty=True),
         "clock_rate": lambda v: _bad_unless(_int()(v), (8000, 16000), "clock_rate must be 8000 or 16000"),
@@ -392,6 +394,18 @@ def _cross_checks(data: dict, b: dict, problems: list[Problem]) -> None:
             problems.append(Problem(("mail", "smtp"), "[mail.smtp] needs both tls_cert and tls_key for STARTTLS"))
         if "@" not in mail.address:
             problems.append(Problem(("mail", "address"), f"mail.address {mail.address!r} is not an address"))
+    if cap is not None and sip is not None and cap.total_lines > sip.max_calls:
+        problems.append(Problem(("capacity", "total_lines"),
+                                f"capacity.total_lines ({cap.total_lines}) is more than sip.max_calls "
+                                f"({sip.max_calls}): booked callers would get busy"))
+    if sip is not None and sip.rtp_port + sip.rtp_port_range > 65536:
+        problems.append(Problem(("sip", "rtp_port_range"),
+                                "sip.rtp_port + sip.rtp_port_range goes beyond port 65535"))
+    pins = b.get("pins")
+    if pins is not None and pins.early_join_minutes > PIN_UNIQUE_MARGIN_MINUTES:
+        problems.append(Problem(("pins", "early_join_minutes"),
+                                f"pins.early_join_minutes may be at most {PIN_UNIQUE_MARGIN_MINUTES} "
+                                "(PINs are unique within that margin around each booking)"))
     ivr = b.get("ivr")
     if ivr is not None and sip is not None and ivr.speech_model and sip.clock_rate < 16000:
         problems.append(Problem(("ivr", "speech_model"),
@@ -435,29 +449,47 @@ def load(path: str | os.PathLike) -> S.Settings:
 def _anchor(settings: S.Settings, base: Path) -> S.Settings:
     from dataclasses import replace
 
-    def rel(v: str) -> str:
-        return v if os.path.isabs(v) else str(base / v)
+    def rel(v: str | None) -> str | None:
+        return v if v is None or os.path.isabs(v) else str(base / v)
 
-    return replace(settings,
-                   service=replace(settings.service, data_dir=rel(settings.service.data_dir)),
-                   mail=replace(settings.mail, outbox_dir=rel(settings.mail.outbox_dir)))
+    m, sip = settings.mail, settings.sip
+    return replace(
+        settings,
+        service=replace(settings.service, data_dir=rel(settings.service.data_dir)),
+        mail=replace(m, outbox_dir=rel(m.outbox_dir),
+                     smtp=replace(m.smtp, tls_cert=rel(m.smtp.tls_cert), tls_key=rel(m.smtp.tls_key)),
+                     imap=replace(m.imap, ca_file=rel(m.imap.ca_file)),
+                     relay=replace(m.relay, ca_file=rel(m.relay.ca_file))),
+        sip=replace(sip, tls_cert=rel(sip.tls_cert), tls_key=rel(sip.tls_key)),
+        ivr=replace(settings.ivr, speech_model=rel(settings.ivr.speech_model)))
 
 
 def update(path: str | os.PathLike, edit: Callable[[tomlkit.TOMLDocument], None]) -> S.Settings:
     """Apply `edit` to the document (comments kept), validate, then replace the file atomically.
     On a validation error the file is untouched and ConfigError is raised."""
-    p = Path(path)
+    p = Path(path).resolve()   # a symlinked config is edited where it really lives
     doc = tomlkit.parse(p.read_text(encoding="utf-8"))
     edit(doc)
     text = tomlkit.dumps(doc)
-    settings = _anchor(parse_text(text, str(p)), p.resolve().parent)
+    settings = _anchor(parse_text(text, str(path)), p.parent)
+    st = p.stat()
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), st.st_mode & 0o7777)   # mkstemp made it 0600
+            try:
+                os.fchown(f.fileno(), st.st_uid, st.st_gid)
+            except PermissionError:
+                pass
             os.fsync(f.fileno())
         os.replace(tmp, p)
+        dirfd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -115,6 +115,12 @@ class MailSettings:
     allowed_senders: tuple[str, ...] = ()  # "alice@example.com" or "example.com" / "@example.com"
     rate_limit_per_hour: int = 30
     retry_seconds: tuple[int, ...] = (5, 30, 120, 600, 1800)
+    # When set, only mails whose Authentication-Results header from this authserv-id (the
+    # receiving MTA's name) shows dmarc/dkim/spf=pass for the From domain may book or act on a
+    # booking; unauthenticated mails are journalled and not answered (no backscatter).
+    authserv_id: str | None = None
+    max_invitees: int = 50        # invitee mails per booking (never more than participants - 1)
+    give_up_hours: int = 72       # a reply the relay keeps refusing is dead-lettered after this
 
 
 @dataclass(frozen=True, slots=True)

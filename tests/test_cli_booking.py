@@ -3,6 +3,7 @@ and the mail agent working over the real SQLite store."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -19,8 +20,9 @@ KEYS = {"start", "end", "duration_minutes", "participants", "title", "organizer"
 
 
 def confbot(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # also when run from another folder
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=60)
+                          cwd=cwd, timeout=60, env=env)
 
 
 def config_in(tmp_path: Path) -> Path:
@@ -97,3 +99,17 @@ def test_agent_books_over_the_real_store_and_list_show_cancel_see_it(tmp_path):
     assert not store.get(ref).active
     assert confbot("booking", "show", "CB-22222", "--config", str(cfg)).returncode == 1
     assert confbot("booking", "show", "hello", "--config", str(cfg)).returncode == 1
+
+
+def test_parse_works_outside_the_repo_with_built_in_defaults(tmp_path):
+    res = confbot("booking", "parse", str(DATA / "de_plain_morgen.eml"), "--now", "2025-01-01T00:00:00+01:00",
+                  cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert set(json.loads(res.stdout)) == KEYS and "built-in defaults" in res.stderr
+
+
+def test_now_without_offset_is_read_in_the_service_time_zone():
+    from bot.cli import _now
+    from zoneinfo import ZoneInfo
+    berlin = ZoneInfo("Europe/Berlin")
+    assert _now("2026-06-01T23:30:00", berlin) == datetime(2026, 6, 1, 23, 30, tzinfo=berlin)

@@ -156,3 +156,33 @@ def test_speech_needs_a_16khz_bridge():
     (problem,) = errors_of(text)
     assert "clock_rate = 16000" in problem and problem.startswith(f"c.toml:{line_of(text, 'speech_model = ')}: ")
     config.parse_text(text.replace("clock_rate = 8000", "clock_rate = 16000"))
+
+
+def test_cross_checks_between_sections():
+    text = SHIPPED.replace("total_lines = 200", "total_lines = 600")
+    assert any("more than sip.max_calls" in p for p in errors_of(text.replace("room_max = 50", "room_max = 50")))
+    (p,) = errors_of(SHIPPED.replace("rtp_port_range = 10000", "rtp_port_range = 40000").replace("rtp_port = 20000", "rtp_port = 30000"))
+    assert "beyond port 65535" in p
+    (p,) = errors_of(SHIPPED.replace("early_join_minutes = 10", "early_join_minutes = 90"))
+    assert "early_join_minutes may be at most 60" in p
+
+
+def test_update_keeps_the_file_mode_and_writes_through_a_symlink(tmp_path):
+    import os
+    real = tmp_path / "real.toml"
+    real.write_text(SHIPPED, encoding="utf-8")
+    os.chmod(real, 0o640)
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    config.update(link, lambda doc: doc["capacity"].__setitem__("total_lines", 150))
+    assert link.is_symlink(), "the symlink was replaced by a file"
+    assert "total_lines = 150" in real.read_text(encoding="utf-8")
+    assert (real.stat().st_mode & 0o777) == 0o640
+
+
+def test_tls_and_model_paths_are_anchored_at_the_config_folder(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(SHIPPED.replace('# tls_cert = "/etc/confbot/smtp.crt"', 'tls_cert = "certs/smtp.crt"')
+                    .replace('# tls_key = "/etc/confbot/smtp.key"', 'tls_key = "certs/smtp.key"'), encoding="utf-8")
+    s = config.load(path)
+    assert s.mail.smtp.tls_cert == str(tmp_path / "certs" / "smtp.crt")
