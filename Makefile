@@ -20,6 +20,7 @@ bench: deps
 	$(PY) bench/booking.py
 	$(PY) bench/mixer.py
 	$(PY) bench/calls.py
+	$(PY) bench/ivr.py
 
 check-config: venv
 	$(PY) -m bot.cli check-config $(CONFIG)

@@ -65,10 +65,34 @@ class App:
     # ---- voice side -----------------------------------------------------------------------------
     async def start_voice(self) -> None:
         from bot.voice import VoiceService
-        self.voice = VoiceService(self.settings, asyncio.get_running_loop())
+        ivr = self._ivr_context()
+        self.voice = VoiceService(self.settings, asyncio.get_running_loop(), ivr=ivr)
         await self.voice.start()
-        log.info("SIP on %s:%d (%s)", self.settings.sip.host, self.settings.sip.port,
-                 ", ".join(self.settings.sip.transports))
+        log.info("SIP on %s:%d (%s)%s", self.settings.sip.host, self.settings.sip.port,
+                 ", ".join(self.settings.sip.transports),
+                 "" if ivr is not None else " WITHOUT the IVR: direct-access numbers only")
+
+    def _ivr_context(self):
+        """The IVR's shared parts: the booking store (PINs, call records), the prompt catalog
+        and the render cache. Without them only direct-access rooms work (logged loudly)."""
+        from bot.ivrdriver import IvrContext, Prompts
+        from bot.store import SqliteStore
+        from ivr import catalog, render, tts
+        s = self.settings
+        data = Path(s.service.data_dir)
+        if self.store is None:
+            data.mkdir(parents=True, exist_ok=True)
+            self.store = SqliteStore(data / "confbot.sqlite3")
+        try:
+            cat = catalog.load(self.config_path.resolve().parent / "prompts", s.service.languages,
+                               s.service.default_language)
+            speaker = tts.Speaker(rate=s.ivr.tts_rate)
+        except (catalog.CatalogError, tts.TtsUnavailable) as e:
+            log.error("the IVR cannot start: %s", e)
+            return None
+        cache = render.PromptCache(speaker, data / "prompts", s.sip.clock_rate)
+        return IvrContext(Prompts(cat, cache), store=self.store, names_dir=data / "names",
+                          default_language=s.service.default_language)
 
     # ---- live reload ----------------------------------------------------------------------------
     async def watch_config(self) -> None:

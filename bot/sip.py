@@ -18,25 +18,36 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
     AudioMedia raises, so a call's port is dropped the moment it is disconnected.
   * a level change is stop-then-start: re-calling `startTransmit2` keeps the old level.
   * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
+  * end of a prompt: `AudioMediaPlayer.onEof2` is raised on the media clock thread (it would
+    take the GIL inside the clock tick), so it is not used; the driver knows each WAV's length
+    and removes the player when it has played (see `bot.ivrdriver`).
+  * a recorder's WAV header is written when the recorder is destroyed: `StopRecorder` drops it
+    on the owner thread outside any callback and only then posts `RecorderStopped`.
+  * REFER: `onCallTransferRequest` hands pjsua a fresh call object (`prm.newCall`) so the
+    referred party becomes one of our calls; the referrer's call is kept (`cont = False` on
+    the transfer status), so the bot acts as an RFC 4579-style conference factory.
 """
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
-import enum
 import itertools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import pjsua2 as pj
 
 from bot.mixer import Connect, Disconnect, Relevel
 from bot.settings import SipSettings
+from bot.sipevents import (AddPlayer, Answer, ApplyRoutes, CallConfirmed, CallEnded,  # noqa: F401
+                           CallMediaReady, CallOffered, CallRinging, Command, CommandFailed,
+                           DtmfMethod, DtmfReceived, Hangup, LevelsSampled, MakeCall,
+                           RecorderStopped, RemovePort, RunOnOwner, SipEvent, StartRecorder,
+                           StopRecorder, StreamStats, TransferRequested, request_user)
 
 log = logging.getLogger("confbot.sip")
 pjlog = logging.getLogger("confbot.pjsip")
@@ -45,116 +56,9 @@ PUMP_MS = 10
 T = TypeVar("T")
 
 
-# ---- events (facts, posted from the owner thread) ----------------------------------------
-
-class DtmfMethod(enum.Enum):
-    RFC4733 = "rfc4733"
-    SIP_INFO = "sip_info"
-    INBAND = "inband"
-
-
-@dataclass(frozen=True, slots=True)
-class CallOffered:
-    call: str          # our id ("call-7"); pjsua's own ids are reused, ours never are
-    dialled: str       # user part of the request URI ("1000")
-    caller: str        # the From URI
-
-
-@dataclass(frozen=True, slots=True)
-class CallMediaReady:
-    call: str          # audio is active: the call's port is in the bridge under this id
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfReceived:
-    call: str
-    digit: str
-    method: DtmfMethod
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    call: str
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LevelsSampled:
-    at_ms: int
-    levels: tuple[tuple[str, int], ...]   # (call id, getTxLevel 0..255): the caller's voice
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStats:
-    """pjsua2's receive-side statistics of one call's audio stream."""
-    rx_packets: int
-    rx_loss: int
-    jitter_ms: float        # mean interarrival jitter (RTCP)
-    jbuf_delay_ms: float    # mean jitter-buffer delay
-
-
-@dataclass(frozen=True, slots=True)
-class CommandFailed:
-    command: object
-    error: str
-
-
-SipEvent = CallOffered | CallMediaReady | DtmfReceived | CallEnded | LevelsSampled | CommandFailed
-
-
-# ---- commands (imperatives, executed on the owner thread) --------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    call: str
-    code: int = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Hangup:
-    call: str
-    code: int = 603
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyRoutes:
-    diffs: tuple[Connect | Disconnect | Relevel, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AddPlayer:
-    port: str          # the id the mixer core knows this source by
-    path: str          # a WAV file at the bridge's clock rate
-    loop: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RemovePort:
-    port: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    fn: Callable[[], None]
-
-
-Command = Answer | Hangup | ApplyRoutes | AddPlayer | RemovePort | _Call
-
 _METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: DtmfMethod.RFC4733,
             pj.PJSUA_DTMF_METHOD_SIP_INFO: DtmfMethod.SIP_INFO}
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
-
-
-def request_user(whole_msg: str) -> str:
-    """The user part of an INVITE's request URI: 'INVITE sip:1000@h:5060;x SIP/2.0' -> '1000'."""
-    first = whole_msg.split("\r\n", 1)[0].split("\n", 1)[0]
-    parts = first.split()
-    if len(parts) < 2:
-        return ""
-    uri = parts[1]
-    uri = uri.split(":", 1)[1] if ":" in uri else uri
-    return uri.split("@", 1)[0] if "@" in uri else ""
 
 
 # ---- pjsua2 subclasses (thin: they only translate callbacks into events) -----------------
@@ -180,12 +84,29 @@ class _PjCall(pj.Call):
     def __init__(self, stack: "SipStack", account: "pj.Account", pj_id: int, call_id: str) -> None:
         super().__init__(account, pj_id)
         self.stack, self.call_id, self.media_ready = stack, call_id, False
+        self.confirmed = self.ringing = False
 
     @_barrier
     def onCallState(self, prm) -> None:
         ci = self.getInfo()
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.stack._ended(self, ci.lastStatusCode, ci.lastReason)
+        elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
+            self.confirmed = True
+            self.stack._post(CallConfirmed(self.call_id))
+        elif ci.state == pj.PJSIP_INV_STATE_EARLY and ci.role == pj.PJSIP_ROLE_UAC \
+                and not self.ringing:
+            self.ringing = True
+            self.stack._post(CallRinging(self.call_id, ci.lastStatusCode))
+
+    @_barrier
+    def onCallTransferRequest(self, prm) -> None:
+        # accept (prm.statusCode stays 202): pjsua dials the target on the call object we hand it
+        self.stack._transfer(self, prm)
+
+    @_barrier
+    def onCallTransferStatus(self, prm) -> None:
+        prm.cont = False   # we keep the referrer's call: it is the conference, not a transfer
 
     @_barrier
     def onCallMediaState(self, prm) -> None:
@@ -233,6 +154,7 @@ class SipStack:
         self._writer: _LogWriter | None = None
         self._calls: dict[str, _PjCall] = {}
         self._ports: dict[str, pj.AudioMedia] = {}
+        self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str]] = {}
         self._graveyard: list[object] = []
 
     # -- any thread --
@@ -377,17 +299,28 @@ class SipStack:
                         op = pj.CallOpParam()
                         op.statusCode = code
                         c.hangup(op)
+                case MakeCall(call, uri):
+                    self._make_call(call, uri)
                 case AddPlayer(port, path, loop):
                     player = pj.AudioMediaPlayer()
                     player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
                     self._ports[port] = player
+                case StartRecorder(port, call, path):
+                    self._start_recorder(port, call, path)
+                case StopRecorder(port):
+                    recorder, path = self._recorders.pop(port, (None, ""))
+                    del recorder   # destroying the port writes the WAV header
+                    self._post(RecorderStopped(port, path))   # "" = there was no recorder
                 case RemovePort(port):
                     self._graveyard.append(self._ports.pop(port, None))
-                case _Call(fn):
+                case RunOnOwner(fn):
                     fn()
         except pj.Error as exc:
             log.warning("%s failed: %s", cmd, exc.info())
             self._post(CommandFailed(cmd, exc.info()))
+        except RuntimeError as exc:
+            log.warning("%s failed: %s", cmd, exc)
+            self._post(CommandFailed(cmd, str(exc)))
 
     def _apply_one(self, d: Connect | Disconnect | Relevel) -> None:
         src, dst = self._ports.get(d.src), self._ports.get(d.dst)
@@ -420,8 +353,39 @@ class SipStack:
         if levels:
             self._post(LevelsSampled(int(time.monotonic() * 1000), tuple(levels)))
 
+    def new_call_id(self) -> str:
+        """A fresh call id for `MakeCall` (any thread; ids are never reused)."""
+        return f"call-{next(self._ids)}"
+
+    def _make_call(self, call_id: str, uri: str) -> None:
+        call = _PjCall(self, self._account, pj.PJSUA_INVALID_ID, call_id)
+        self._calls[call_id] = call
+        prm = pj.CallOpParam(True)
+        try:
+            call.makeCall(uri, prm)
+        except pj.Error as exc:
+            self._calls.pop(call_id, None)
+            self._graveyard.append(call)
+            self._post(CallEnded(call_id, 500, exc.info()))
+
+    def _transfer(self, call: _PjCall, prm) -> None:
+        new_id = self.new_call_id()
+        new = _PjCall(self, self._account, pj.PJSUA_INVALID_ID, new_id)
+        self._calls[new_id] = new
+        prm.newCall = new
+        self._post(TransferRequested(call.call_id, new_id, prm.dstUri))
+
+    def _start_recorder(self, port: str, call: str, path: str) -> None:
+        media = self._ports.get(call)
+        if media is None:
+            raise RuntimeError(f"{call} has no audio port")
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        media.startTransmit(recorder)
+        self._recorders[port] = (recorder, path)
+
     def _incoming(self, account: _Account, pj_id: int, whole_msg: str) -> None:
-        call_id = f"call-{next(self._ids)}"
+        call_id = self.new_call_id()
         call = _PjCall(self, account, pj_id, call_id)
         self._calls[call_id] = call
         ci = call.getInfo()
@@ -457,6 +421,7 @@ class SipStack:
             log.warning("hanging up at shutdown: %s", exc.info())
         self._calls.clear()
         self._ports.clear()
+        self._recorders.clear()
         self._graveyard.clear()
         self._destroy()
 
@@ -488,7 +453,7 @@ class SipStack:
                 fut.set_result(fn())
             except BaseException as exc:  # noqa: BLE001 - handed to the waiter
                 fut.set_exception(exc)
-        self._commands.put(_Call(run))
+        self._commands.put(RunOnOwner(run))
         return fut
 
     def stream_stats(self) -> "concurrent.futures.Future[dict[str, StreamStats]]":

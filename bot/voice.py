@@ -1,12 +1,17 @@
-"""The voice-side service: runs the SIP adapter, feeds its events into the mixer core and
-executes the route diffs the core returns.
+"""The voice-side service: runs the SIP adapter, feeds its events into the mixer core and the
+IVR drivers, and executes the route diffs the core returns.
 
-Owns: the direct-access route (a dialled user part from `settings.dialin` with `Route.DIRECT`
-→ a room; a full room → 486 Busy Here), the call → member bookkeeping, and the per-call event
-fan-out (DTMF and talk events to subscribers such as the IVR driver). It runs on the asyncio
-loop; the SIP adapter's owner thread reaches it only through `loop.call_soon_threadsafe`.
-Must not import pjsua2 (that is `bot.sip`), decide routes (that is `bot.mixer`) or interpret
-digits (that is `ivr`).
+Owns the call → member bookkeeping, rooms' limits, the per-call event fan-out (DTMF and talk
+events to subscribers), and — with an `IvrContext` — one `bot.ivrdriver.CallDriver` per call:
+every answered call runs a `CallFlow` chosen by its dialled number (`ivr.routing`), waits in the
+IVR holding room (a WAITING room: it hears only its own prompts) and is moved into its
+conference when the flow says so. The links between calls live here too (`bot.switchboard`):
+invitations by dial-out, the operator leg, 3PTY and REFER. Without an `IvrContext` (tests of the
+bare voice path, bench/calls.py) a direct-access number joins its room at once and everything
+else is refused (404; a full room 486).
+It runs on the asyncio loop; the SIP adapter's owner thread reaches it only through
+`loop.call_soon_threadsafe`. Must not import pjsua2 (that is `bot.sip`), decide routes (that is
+`bot.mixer`) or interpret digits (that is `ivr`).
 """
 from __future__ import annotations
 
@@ -14,19 +19,42 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
-from bot.mixer import Diff, Mixer, Role
+from bot.ivrdriver import CallDriver, IvrContext
+from bot.mixer import Diff, Direction, Mixer, Role, RoomKind
 from bot.settings import Route, Settings
-from bot.sip import (AddPlayer, Answer, CallEnded, CallMediaReady, CallOffered, CommandFailed,
-                     DtmfReceived, Hangup, LevelsSampled, RemovePort, SipEvent, SipStack,
-                     StreamStats)
+from bot.sip import SipStack
+from bot.sipevents import (AddPlayer, Answer, CallConfirmed, CallEnded, CallMediaReady,
+                           CallOffered, CallRinging, CommandFailed, DtmfReceived, Hangup,
+                           LevelsSampled, MakeCall, RecorderStopped, RemovePort, SipEvent, StartRecorder,
+                           StopRecorder, StreamStats, TransferRequested)
+from bot.switchboard import Switchboard
 from bot.talk import TalkDetector, TalkEvent
+from ivr import events as ev
+from ivr.flow import CallFlow, FlowConfig
+from ivr.guard import DialOutGuard, DialOutLimits, PinGuard, PinLimits
 
 log = logging.getLogger("confbot.voice")
 
 BUSY, NOT_FOUND = 486, 404
 EVENT_HISTORY = 10_000
+HOLDING_ROOM = "~ivr"          # callers in the IVR: a WAITING room, nobody hears anybody
+
+
+def guards(settings: Settings) -> tuple[PinGuard, DialOutGuard]:
+    """The brute-force and toll-fraud guards, limits from [ivr]."""
+    i = settings.ivr
+    pin = PinLimits(caller_failures=i.pin_caller_failures,
+                    caller_window=timedelta(minutes=i.pin_caller_window_minutes),
+                    caller_lock=timedelta(minutes=i.pin_caller_lock_minutes),
+                    global_failures=i.pin_global_failures_per_minute,
+                    global_lock=timedelta(minutes=i.pin_global_lock_minutes))
+    dial = DialOutLimits(per_call=i.dialout_per_call, per_booking=i.dialout_per_booking,
+                         per_caller=i.dialout_per_caller_per_hour,
+                         blocked_prefixes=tuple(i.dialout_blocked_prefixes))
+    return PinGuard(pin), DialOutGuard(dial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,26 +62,36 @@ class CallInfo:
     call: str
     dialled: str
     caller: str
-    room: str | None       # the room it is in (or answered for); None before routing
+    room: str | None       # the conference it is in (or answered for); None before routing
+    outgoing: bool = False
 
 
 class VoiceService:
     """`start()` brings up SIP on settings.sip; `stop()` hangs up everyone and exits cleanly."""
 
     def __init__(self, settings: Settings, loop: asyncio.AbstractEventLoop | None = None, *,
-                 level_interval: float | None = 0.05) -> None:
+                 level_interval: float | None = 0.05, ivr: IvrContext | None = None) -> None:
         self.settings = settings
         self._loop = loop
         self.mixer = Mixer()
         self.talk = TalkDetector()
+        self.ivr = ivr
+        self.clock_rate = settings.sip.clock_rate
         self._stack: SipStack | None = None
         self._level_interval = level_interval
         self._calls: dict[str, CallInfo] = {}
         self._joined: set[str] = set()
+        self._limits: dict[str, int] = {}
+        self._recorders: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
+        self.drivers: dict[str, CallDriver] = {}
+        self.pin_guard, self.dial_guard = guards(settings)   # one each for all calls
+        self.flow_config = FlowConfig.from_settings(settings)
+        self.board = Switchboard(self)
         self._listeners: list[Callable[[SipEvent | TalkEvent], None]] = []
         # the recent events (bounded: a long-running service must not grow), for views and tests
         self.events: deque[SipEvent | TalkEvent] = deque(maxlen=EVENT_HISTORY)
         self._changed = asyncio.Event()
+        self._seq = 0
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -63,19 +101,24 @@ class VoiceService:
         self._stack = SipStack(self.settings.sip, self._post_threadsafe,
                                level_interval=self._level_interval)
         await loop.run_in_executor(None, self._stack.start)
+        self.mixer.open_room(HOLDING_ROOM, RoomKind.WAITING)
 
     async def stop(self) -> None:
         if self._stack is None:
             return
         stack, self._stack = self._stack, None
+        for driver in list(self.drivers.values()):
+            driver.ended("shutdown")
         await self._loop.run_in_executor(None, stack.stop)
         self._calls.clear()
         self._joined.clear()
+        self.drivers.clear()
         self.mixer = Mixer()   # every call is gone with the stack
 
     def reconfigure(self, settings: Settings) -> None:
-        """A reload: new calls route with the new tables; running calls keep their rooms."""
+        """A reload: new calls route with the new tables; running calls keep their flows."""
         self.settings = settings
+        self.flow_config = FlowConfig.from_settings(settings)
 
     # ---- inspection and control -----------------------------------------------------------
 
@@ -93,7 +136,12 @@ class VoiceService:
         self._listeners.append(listener)
 
     def set_muted(self, call: str, muted: bool) -> None:
-        self._execute(self.mixer.set_muted(call, muted))
+        if call in self._joined:
+            self._execute(self.mixer.set_muted(call, muted))
+
+    def set_volume(self, call: str, direction: Direction, steps: int) -> None:
+        if call in self._joined:
+            self._execute(self.mixer.set_volume(call, steps, direction))
 
     def apply(self, diffs: list[Diff]) -> None:
         """Execute the diffs a mixer operation returned: `v.apply(v.mixer.whisper(a, b))`.
@@ -113,7 +161,7 @@ class VoiceService:
         self._stack.submit(RemovePort(source_id))
 
     def hangup(self, call: str, code: int = 603) -> None:
-        if self._stack is not None:
+        if self._stack is not None and call in self._calls:
             self._stack.submit(Hangup(call, code))
 
     async def stream_stats(self) -> dict[str, StreamStats]:
@@ -126,6 +174,106 @@ class VoiceService:
             while not predicate():
                 self._changed.clear()
                 await self._changed.wait()
+
+    # ---- the driver's VoicePort -----------------------------------------------------------
+
+    def play_to(self, call: str, source: str, path: str) -> None:
+        if self._stack is None or call not in self._calls or not self._is_member(call):
+            return
+        self.add_source(source, path, member=call, loop=False)
+
+    def stop_source(self, source: str) -> None:
+        if self._stack is None:
+            return
+        if any(s.id == source for s in self.mixer.snapshot().sources):
+            self._execute(self.mixer.remove_source(source))
+        self._stack.submit(RemovePort(source))   # the mixer may have dropped it with its member
+
+    def announce(self, room: str, path: str, seconds: float) -> None:
+        if self._stack is None or room not in self.rooms():
+            return
+        self._seq += 1
+        source = f"a{self._seq}-{room}"
+        self.add_source(source, path, room=room, loop=False)
+        self._loop.call_later(seconds + 0.05, self.stop_source, source)
+
+    def join_room(self, call: str, room: str, role: Role, muted: bool,
+                  limit: int | None) -> ev.JoinResult:
+        if call not in self._calls or not self._is_member(call):
+            return ev.JoinResult(ev.JoinOutcome.FULL)
+        if room not in self._limits:
+            rs = self.settings.room(room)
+            self._limits[room] = limit or (rs.max_participants if rs is not None
+                                           else self.settings.capacity.room_max)
+        members = self.rooms().get(room, ())
+        if call not in members and len(members) >= self._limits[room]:
+            log.info("%s for room %r refused: full (%d/%d)", call, room, len(members),
+                     self._limits[room])
+            return ev.JoinResult(ev.JoinOutcome.FULL, len(members))
+        diffs = self.mixer.move(call, room)
+        self.mixer.set_role(call, role)
+        diffs += self.mixer.set_muted(call, muted)
+        self._execute(diffs)
+        self._calls[call] = replace(self._calls[call], room=room)
+        self._joined.add(call)
+        at = self._now()
+        self._record(lambda s: s.call_joined(call, room, at))
+        return ev.JoinResult(ev.JoinOutcome.JOINED, len(members) + 1)
+
+    def leave_room(self, call: str) -> None:
+        """Back to the holding room: the caller still hears its own prompts (a goodbye)."""
+        if call in self._joined:
+            self._joined.discard(call)
+            self._execute(self.mixer.move(call, HOLDING_ROOM) + self.mixer.set_muted(call, False))
+            if call in self._calls:
+                self._calls[call] = replace(self._calls[call], room=None)
+            at = self._now()
+            self._record(lambda s: s.call_left(call, at))
+
+    def room_count(self, room: str) -> int:
+        return len(self.rooms().get(room, ()))
+
+    def start_recording(self, call: str, path: str) -> asyncio.Future:
+        done: asyncio.Future = self._loop.create_future()
+        port = f"r-{call}"
+        self._recorders[call] = (port, done)
+        self._stack.submit(StartRecorder(port, call, path))
+        return done
+
+    def stop_recording(self, call: str) -> None:
+        rec = self._recorders.get(call)
+        if rec is not None and self._stack is not None:
+            self._stack.submit(StopRecorder(rec[0]))
+        elif rec is not None:
+            self._recorders.pop(call)[1].set_result("")
+
+    def dial_out(self, driver: CallDriver, action: ev.DialOut) -> None:
+        self.board.dial_out(driver, action)
+
+    def bridge_invitee(self, call: str, room: str) -> None:
+        self.board.bridge_invitee(call, room)
+
+    def notify_inviter(self, driver: CallDriver, outcome: ev.DialOutcome) -> None:
+        self.board.notify_inviter(driver, outcome)
+
+    def transfer_to_operator(self, driver: CallDriver, uri: str) -> None:
+        self.board.transfer_to_operator(driver, uri)
+
+    # ---- for the switchboard ---------------------------------------------------------------
+
+    def place_call(self, uri: str, dialled: str) -> str:
+        call = self._stack.new_call_id()
+        self._calls[call] = CallInfo(call, dialled, uri, None, outgoing=True)
+        self._stack.submit(MakeCall(call, uri))
+        at = self._now()
+        self._record(lambda s: s.call_started(call, "out", dialled, "", at))
+        return call
+
+    def new_driver(self, call: str, flow) -> CallDriver:
+        driver = CallDriver(call, flow, self, self.ivr)
+        self.drivers[call] = driver
+        driver.on_closed = lambda d: self.drivers.pop(d.call, None)
+        return driver
 
     # ---- events from the owner thread -----------------------------------------------------
 
@@ -149,30 +297,45 @@ class VoiceService:
             case CallOffered(call, dialled, caller):
                 self._offered(call, dialled, caller)
             case CallMediaReady(call):
-                info = self._calls.get(call)
-                if info is not None and info.room is not None and call not in self._joined:
-                    self._joined.add(call)
-                    self._execute(self.mixer.join(call, info.room, Role.PARTICIPANT))
-            case CallEnded(call):
-                self._calls.pop(call, None)
-                if call in self._joined:
-                    self._joined.discard(call)
-                    self._execute(self.mixer.leave(call))
-                self._fan_out_all(self.talk.forget(call))
+                self._media_ready(call)
+            case CallRinging() | CallConfirmed():
+                pass
+            case DtmfReceived(call, digit):
+                driver = self.drivers.get(call)
+                if driver is not None:
+                    driver.feed(ev.DigitPressed(digit, self._now()))
+            case CallEnded(call, status, reason):
+                self._ended(call, status, reason)
+            case TransferRequested(call, new_call, target):
+                self._calls[new_call] = CallInfo(new_call, target, target, None, outgoing=True)
+                self.board.referred(call, new_call, target)
+            case RecorderStopped(port, path):
+                for call, (p, done) in list(self._recorders.items()):
+                    if p == port:
+                        del self._recorders[call]
+                        if not done.done():
+                            done.set_result(path)
             case LevelsSampled(at_ms, levels):
                 joined = {c: lv for c, lv in levels if c in self._joined}
                 self._fan_out_all(self.talk.feed_all(joined, at_ms))
                 return
+            case CommandFailed(StartRecorder(call=call)):
+                rec = self._recorders.pop(call, None)
+                if rec is not None and not rec[1].done():
+                    rec[1].set_result("")
             case CommandFailed():
-                pass
-            case DtmfReceived():
                 pass
         self._fan_out(event)
 
     def _offered(self, call: str, dialled: str, caller: str) -> None:
+        if self.ivr is not None:
+            self._calls[call] = CallInfo(call, dialled, caller, None)
+            self._stack.submit(Answer(call))
+            at = self._now()
+            self._record(lambda s: s.call_started(call, "in", dialled, caller, at))
+            return
         entry = self.settings.dialin_by_user(dialled)
         if entry is None or entry.route is not Route.DIRECT or entry.room is None:
-            # PIN, menu and operator routes belong to the IVR (next issue)
             log.info("%s dialled %r: no direct-access route", call, dialled)
             self._calls[call] = CallInfo(call, dialled, caller, None)
             self._stack.submit(Hangup(call, NOT_FOUND))
@@ -188,6 +351,54 @@ class VoiceService:
             return
         self._calls[call] = CallInfo(call, dialled, caller, room)
         self._stack.submit(Answer(call))
+
+    def _media_ready(self, call: str) -> None:
+        info = self._calls.get(call)
+        if info is None or self._is_member(call):
+            return
+        if self.ivr is None:
+            if info.room is not None:
+                self._joined.add(call)
+                self._execute(self.mixer.join(call, info.room, Role.PARTICIPANT))
+            return
+        self._execute(self.mixer.join(call, HOLDING_ROOM, Role.PARTICIPANT))
+        if info.outgoing:
+            self.board.answered(call)
+            return
+        flow = CallFlow(self.flow_config, self.pin_guard, self.dial_guard)
+        self.new_driver(call, flow).feed(ev.CallAnswered(call, info.dialled, info.caller,
+                                                         self._now()))
+
+    def _ended(self, call: str, status: int, reason: str) -> None:
+        driver = self.drivers.pop(call, None)
+        if driver is not None:
+            driver.ended(f"{status} {reason}")    # its flow still sees the call (LeaveRoom)
+        info = self._calls.pop(call, None)
+        if self._is_member(call):
+            self._joined.discard(call)
+            self._execute(self.mixer.leave(call))
+        self.stop_recording(call)
+        if info is not None and self.ivr is not None:
+            self.board.ended(call, info, status)
+            at = self._now()
+            self._record(lambda s: s.call_ended(call, at, f"{status} {reason}"))
+        self._fan_out_all(self.talk.forget(call))
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _is_member(self, call: str) -> bool:
+        try:
+            self.mixer.member(call)
+            return True
+        except Exception:   # noqa: BLE001 - UnknownMember
+            return False
+
+    def _now(self):
+        return self.ivr.clock() if self.ivr is not None else None
+
+    def _record(self, fn) -> None:
+        if self.ivr is not None:
+            self.ivr.record(fn)
 
     def _execute(self, diffs: list) -> None:
         if self._stack is not None and diffs:

@@ -119,13 +119,21 @@ class Baresip:
     ctrl_port: int
     rtp_port: int
     proc: subprocess.Popen | None = None
+    answer: str = "manual"       # "auto": answers incoming calls at once (operator, invitee)
+    user: str = "tester"         # baresip refuses calls to any other user part ("UA not found")
 
     @classmethod
-    def create(cls, workdir: Path, tone: Path) -> "Baresip":
+    def create(cls, workdir: Path, tone: Path, answer: str = "manual",
+               user: str = "tester") -> "Baresip":
         workdir.mkdir(parents=True, exist_ok=True)
-        b = cls(workdir, tone, free_port(), free_port(socket.SOCK_STREAM), free_port_block(10))
+        b = cls(workdir, tone, free_port(), free_port(socket.SOCK_STREAM), free_port_block(10),
+                answer=answer, user=user)
         b._write_config()
         return b
+
+    @property
+    def uri_host(self) -> str:
+        return f"127.0.0.1:{self.sip_port}"
 
     def _write_config(self) -> None:
         rec = self.workdir / "rec"
@@ -157,7 +165,7 @@ class Baresip:
             "",
         ]))
         (self.workdir / "accounts").write_text(
-            f"<sip:tester@127.0.0.1:{self.sip_port}>;regint=0;answermode=manual\n")
+            f"<sip:{self.user}@127.0.0.1:{self.sip_port}>;regint=0;answermode={self.answer}\n")
         (self.workdir / "contacts").write_text("")
 
     def start(self) -> None:
@@ -187,6 +195,15 @@ class Baresip:
 
     def dial(self, uri: str) -> None:
         self.command("dial", uri)
+
+    def send_digits(self, keys: str, gap: float = 0.12) -> None:
+        """DTMF as RFC 4733 telephone-events, one key per command (blocking; use a thread)."""
+        for key in keys:
+            self.command("sndcode", key)
+            time.sleep(gap)
+
+    def hangup(self) -> None:
+        self.command("hangup")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -371,3 +388,72 @@ def frame_rms(samples: np.ndarray, rate: int, ms: int = 20) -> np.ndarray:
     n = rate * ms // 1000
     frames = samples[: len(samples) // n * n].reshape(-1, n)
     return np.sqrt((frames ** 2).mean(axis=1))
+
+
+# ---- IVR servers -----------------------------------------------------------------------------
+
+def ivr_settings(*, pin_numbers: dict[str, str] | None = None, direct: dict[str, str] | None = None,
+                 rooms: dict[str, int] | None = None, operator_uri: str | None = None,
+                 dialout_uri: str | None = None, naming: bool = False, name_max_ms: int = 1500,
+                 max_calls: int = 64, languages: tuple[str, ...] = ("en",)):
+    """Settings for a VoiceService with the IVR: `pin_numbers` user part → tariff value."""
+    from dataclasses import replace
+
+    from bot.settings import DialIn, IvrSettings, Route, ServiceSettings, Tariff
+    base = voice_settings(rooms or {}, direct or {}, max_calls=max_calls)
+    dialin = base.dialin + tuple(DialIn(n, n, Tariff(t), Route.PIN)
+                                 for n, t in (pin_numbers or {}).items())
+    ivr = IvrSettings(operator_uri=operator_uri, dialout_uri=dialout_uri, naming=naming,
+                      name_max_ms=name_max_ms)
+    service = ServiceSettings(languages=languages, default_language=languages[0])
+    return replace(base, dialin=dialin, ivr=ivr, service=service)
+
+
+ESPEAK = shutil.which("espeak-ng")
+
+
+class EspeakSynth:
+    """The `ivr.render.Synth` interface over the espeak-ng command (the same engine and voices
+    pyttsx3 drives). End-to-end tests use it so they never touch pyttsx3's process-wide engine,
+    whose state other tests (tests/test_tts.py) depend on."""
+    rate = 160
+    VOICES = {"de": "de", "en": "en-us"}
+
+    def voice_for(self, lang: str) -> str:
+        return self.VOICES.get(lang, lang)
+
+    def render(self, text: str, lang: str, out_path) -> int:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([ESPEAK, "-v", self.voice_for(lang), "-s", str(self.rate), "-w",
+                        str(out_path), text], check=True, capture_output=True, timeout=30)
+        with wave.open(str(out_path), "rb") as w:
+            return w.getframerate()
+
+
+def ivr_context(settings, tmp: Path, store=None, **extra):
+    """An IvrContext with the real prompt catalog (prompts/), speech from espeak-ng and a render
+    cache under `tmp`."""
+    from bot.ivrdriver import IvrContext, Prompts
+    from ivr import catalog, render
+    root = Path(__file__).resolve().parent.parent
+    cat = catalog.load(root / "prompts", settings.service.languages,
+                       settings.service.default_language)
+    cache = render.PromptCache(EspeakSynth(), tmp / "prompts", settings.sip.clock_rate)
+    return IvrContext(Prompts(cat, cache), store=store, names_dir=tmp / "names",
+                      default_language=settings.service.default_language, **extra)
+
+
+def band_removed_rms(samples: np.ndarray, rate: int, freqs: list[float], width: float = 25.0,
+                     ms: int = 100) -> np.ndarray:
+    """Per `ms` frame: RMS of what is left after removing the bands around `freqs` (the callers'
+    own tones), i.e. how much speech / announcement there is."""
+    n = rate * ms // 1000
+    frames = samples[: len(samples) // n * n].reshape(-1, n)
+    spec = np.fft.rfft(frames * np.hanning(n), axis=1)
+    f = np.fft.rfftfreq(n, 1 / rate)
+    keep = np.ones_like(f, dtype=bool)
+    for fr in freqs:
+        keep &= np.abs(f - fr) > width
+    keep &= f > 100
+    power = 2 * (np.abs(spec[:, keep]) ** 2).sum(axis=1) / (n * (np.hanning(n) ** 2).sum())
+    return np.sqrt(power)

@@ -1,0 +1,144 @@
+"""The calls table (adapter over sqlite3): one row per call, the raw data for billing (B8, O4).
+
+`CallRecords` is a mixin for `bot.store.SqliteStore` (like `bot.mailstore.MailJournal`): it uses
+the store's per-thread connection (`_db()`) and transactions (`_tx()`). Until the store's
+MIGRATIONS carry the table, `CallRecords` creates it itself (`CREATE TABLE IF NOT EXISTS`, once
+per object); `CallLog(store)` gives the same methods over an existing store object.
+Must not decide anything about calls or keep a clock: every time is passed in. Times are integer
+UTC epoch milliseconds (waiting time = joined - answered is wanted to the tenth of a second).
+"""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+CALLS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS calls (
+        call_id TEXT PRIMARY KEY,
+        direction TEXT NOT NULL,          -- 'in' | 'out'
+        dialled TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        tariff TEXT,                      -- bot.settings.Tariff value of the dial-in used
+        booking TEXT,                     -- booking reference, when a PIN was right
+        role TEXT,                        -- bot.rooms.Role value
+        room TEXT,
+        answered_ms INTEGER,
+        joined_ms INTEGER,
+        left_ms INTEGER,
+        ended_ms INTEGER,
+        end_reason TEXT)""",
+    "CREATE INDEX IF NOT EXISTS calls_booking ON calls(booking)",
+    "CREATE INDEX IF NOT EXISTS calls_answered ON calls(answered_ms)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    call_id: str
+    direction: str
+    dialled: str
+    caller: str
+    tariff: str | None
+    booking: str | None
+    role: str | None
+    room: str | None
+    answered: datetime | None
+    joined: datetime | None
+    left: datetime | None
+    ended: datetime | None
+    end_reason: str | None
+
+
+_COLUMNS = ("call_id, direction, dialled, caller, tariff, booking, role, room, answered_ms,"
+            " joined_ms, left_ms, ended_ms, end_reason")
+
+
+class CallRecords:
+    """Per-call rows; mixed into the SQLite store."""
+
+    def _db(self) -> sqlite3.Connection: raise NotImplementedError
+    def _tx(self, mode: str = "IMMEDIATE") -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    _calls_ready = False
+
+    def _calls_db(self) -> sqlite3.Connection:
+        db = self._db()
+        if not self._calls_ready:
+            with self._tx() as tx:
+                for sql in CALLS_SCHEMA:
+                    tx.execute(sql)
+            self._calls_ready = True
+        return db
+
+    def call_started(self, call_id: str, direction: str, dialled: str, caller: str,
+                     at: datetime) -> None:
+        self._calls_db().execute(
+            "INSERT OR IGNORE INTO calls (call_id, direction, dialled, caller, answered_ms)"
+            " VALUES (?, ?, ?, ?, ?)", (call_id, direction, dialled, caller, _ms(at)))
+
+    def call_admitted(self, call_id: str, *, tariff: str | None, booking: str | None,
+                      role: str | None) -> None:
+        """The flow's RecordCdr: which dial-in (tariff) for which booking in which role."""
+        self._calls_db().execute("UPDATE calls SET tariff = ?, booking = ?, role = ?"
+                                 " WHERE call_id = ?", (tariff, booking, role, call_id))
+
+    def call_joined(self, call_id: str, room: str, at: datetime) -> None:
+        self._calls_db().execute(
+            "UPDATE calls SET room = ?, joined_ms = COALESCE(joined_ms, ?) WHERE call_id = ?",
+            (room, _ms(at), call_id))
+
+    def call_left(self, call_id: str, at: datetime) -> None:
+        self._calls_db().execute("UPDATE calls SET left_ms = ? WHERE call_id = ?"
+                                 " AND joined_ms IS NOT NULL", (_ms(at), call_id))
+
+    def call_ended(self, call_id: str, at: datetime, reason: str) -> None:
+        self._calls_db().execute(
+            "UPDATE calls SET ended_ms = ?, end_reason = ?,"
+            " left_ms = CASE WHEN joined_ms IS NOT NULL AND left_ms IS NULL THEN ? ELSE left_ms END"
+            " WHERE call_id = ?", (_ms(at), reason, _ms(at), call_id))
+
+    def call_record(self, call_id: str) -> CallRecord | None:
+        row = self._calls_db().execute(f"SELECT {_COLUMNS} FROM calls WHERE call_id = ?",
+                                       (call_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def call_records(self, booking: str | None = None) -> list[CallRecord]:
+        where, args = ("WHERE booking = ?", (booking,)) if booking is not None else ("", ())
+        rows = self._calls_db().execute(f"SELECT {_COLUMNS} FROM calls {where}"
+                                        " ORDER BY answered_ms, call_id", args).fetchall()
+        return [_record(r) for r in rows]
+
+
+class CallLog(CallRecords):
+    """`CallRecords` over an existing store (until the store mixes `CallRecords` in)."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def _db(self) -> sqlite3.Connection:
+        return self._store._db()
+
+    def _tx(self, mode: str = "IMMEDIATE"):
+        return self._store._tx(mode)
+
+
+def call_log(store) -> CallRecords:
+    return store if isinstance(store, CallRecords) else CallLog(store)
+
+
+def _ms(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r}")
+    return int(dt.timestamp() * 1000)
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
+
+
+def _record(r: tuple) -> CallRecord:
+    return CallRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _dt(r[8]), _dt(r[9]),
+                      _dt(r[10]), _dt(r[11]), r[12])

@@ -1,0 +1,187 @@
+"""The IVR driver against a recording fake of the voice service (no SIP): it keeps the driver
+contract of ivr.events (prompts in order, PromptFinished after the audio, Hangup after the queue
+drained, StopPlayback drops audio) and its exception barrier ends one call politely while
+another call carries on."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.ivrdriver import CallDriver, IvrContext, Prompts
+from bot.rooms import Role
+from ivr import events as ev
+from ivr.events import PromptId
+
+SECONDS = 0.05
+
+
+class FakePrompts(Prompts):
+    def __init__(self, broken: PromptId | None = None) -> None:
+        self.broken = broken
+        self.rendered: list[PromptId] = []
+
+    async def wav(self, prompt, params, lang):
+        await asyncio.sleep(0)
+        if prompt is self.broken:
+            raise OSError("espeak-ng crashed")
+        self.rendered.append(prompt)
+        return f"/prompts/{prompt.value}.wav", SECONDS
+
+    async def file(self, path):
+        return path, SECONDS
+
+
+class FakeVoice:
+    clock_rate = 8000
+
+    def __init__(self) -> None:
+        self.log: list[tuple] = []
+
+    def play_to(self, call, source, path):
+        self.log.append(("play", call, Path(path).stem))
+
+    def stop_source(self, source):
+        self.log.append(("stop", source))
+
+    def join_room(self, call, room, role, muted, limit):
+        self.log.append(("join", call, room))
+        return ev.JoinResult(ev.JoinOutcome.JOINED, 1)
+
+    def leave_room(self, call):
+        self.log.append(("leave", call))
+
+    def hangup(self, call):
+        self.log.append(("hangup", call))
+
+    def played(self, call):
+        return [e[2] for e in self.log if e[0] == "play" and e[1] == call]
+
+
+class ScriptedFlow:
+    """Returns the scripted actions per event type; raises on `explode_on`."""
+
+    def __init__(self, script: dict, explode_on: type | None = None) -> None:
+        self.script, self.explode_on = script, explode_on
+        self.state = State("live")
+        self.seen: list = []
+
+    def handle(self, event):
+        self.seen.append(event)
+        if self.explode_on is not None and isinstance(event, self.explode_on):
+            raise KeyError("a bug in a handler")
+        return list(self.script.get(type(event), []))
+
+
+class State:
+    def __init__(self, value): self.value = value
+
+
+def _driver(call, flow, voice, prompts):
+    return CallDriver(call, flow, voice, IvrContext(prompts, default_language="en"))
+
+
+async def _settle(seconds=0.4):
+    await asyncio.sleep(seconds)
+
+
+def test_prompts_play_in_order_and_hangup_waits_for_them():
+    async def run():
+        voice = FakeVoice()
+        flow = ScriptedFlow({ev.DigitPressed: [ev.Play(PromptId.GOODBYE, token=1),
+                                               ev.Play(PromptId.BEEP, token=2), ev.Hangup("bye")]})
+        d = _driver("c1", flow, voice, FakePrompts())
+        d.feed(ev.DigitPressed("1"))
+        assert ("hangup", "c1") not in voice.log      # the goodbye has not played yet
+        await _settle()
+        return voice, flow
+    voice, flow = asyncio.run(run())
+    assert voice.played("c1") == ["goodbye", "beep"]
+    assert voice.log[-1] == ("hangup", "c1")
+    assert [e.token for e in flow.seen if isinstance(e, ev.PromptFinished)] == [1, 2]
+
+
+def test_stop_playback_drops_queued_audio_without_reporting_it():
+    async def run():
+        voice = FakeVoice()
+        flow = ScriptedFlow({ev.DigitPressed: [ev.Play(PromptId.ENTER_PIN, barge_in=True, token=1),
+                                               ev.Play(PromptId.HELP_KEYS, barge_in=True, token=2)],
+                             ev.TimerFired: [ev.StopPlayback()]})
+        d = _driver("c1", flow, voice, FakePrompts())
+        d.feed(ev.DigitPressed("1"))
+        await asyncio.sleep(0.01)
+        d.feed(ev.TimerFired(ev.Timer.INPUT))
+        await _settle()
+        return voice, flow
+    voice, flow = asyncio.run(run())
+    assert voice.played("c1") == ["enter_pin"]
+    assert not any(isinstance(e, ev.PromptFinished) for e in flow.seen)
+
+
+def test_a_bug_in_one_call_apologises_and_hangs_up_that_call_only():
+    async def run():
+        voice = FakeVoice()
+        bad = _driver("bad", ScriptedFlow({}, explode_on=ev.DigitPressed), voice, FakePrompts())
+        good_flow = ScriptedFlow({ev.DigitPressed: [ev.Play(PromptId.MUTED, token=1)]})
+        good = _driver("good", good_flow, voice, FakePrompts())
+        bad.feed(ev.DigitPressed("5"))
+        good.feed(ev.DigitPressed("5"))
+        await _settle()
+        bad.feed(ev.DigitPressed("6"))          # a closed driver ignores further events
+        return voice, bad, good_flow
+    voice, bad, good_flow = asyncio.run(run())
+    assert voice.played("bad") == ["error_apology"]
+    assert ("hangup", "bad") in voice.log and ("leave", "bad") in voice.log
+    assert bad.closed and bad.failed
+    assert voice.played("good") == ["muted"] and ("hangup", "good") not in voice.log
+    assert any(isinstance(e, ev.PromptFinished) for e in good_flow.seen)
+
+
+def test_a_prompt_that_cannot_be_rendered_ends_the_call_through_the_barrier():
+    async def run():
+        voice = FakeVoice()
+        flow = ScriptedFlow({ev.DigitPressed: [ev.Play(PromptId.HELP_KEYS, token=1)]})
+        d = _driver("c1", flow, voice, FakePrompts(broken=PromptId.HELP_KEYS))
+        d.feed(ev.DigitPressed("1"))
+        await _settle()
+        return voice, d
+    voice, d = asyncio.run(run())
+    assert d.failed
+    assert voice.played("c1") == ["error_apology"] and voice.log[-1] == ("hangup", "c1")
+
+
+def test_an_illegal_event_from_the_driver_side_is_caught_by_the_barrier():
+    """A real CallFlow raising IllegalEvent (a driver bug) ends the call, not the loop."""
+    from ivr.flow import CallFlow, FlowConfig
+
+    async def run():
+        voice = FakeVoice()
+        d = _driver("c1", CallFlow(FlowConfig()), voice, FakePrompts())
+        d.feed(ev.RoomCount(3))                 # illegal in START
+        await _settle()
+        return voice, d
+    voice, d = asyncio.run(run())
+    assert d.failed and voice.log[-1] == ("hangup", "c1")
+
+
+def test_join_answers_come_back_after_the_action_list():
+    async def run():
+        voice = FakeVoice()
+        flow = ScriptedFlow({ev.DigitPressed: [ev.JoinRoom("CB-X", Role.PARTICIPANT), ev.Log(ev.Level.INFO, "x")]})
+        d = _driver("c1", flow, voice, FakePrompts())
+        d.feed(ev.DigitPressed("1"))
+        assert not any(isinstance(e, ev.JoinResult) for e in flow.seen)   # not re-entrant
+        await _settle(0.05)
+        return flow
+    flow = asyncio.run(run())
+    assert ev.JoinResult(ev.JoinOutcome.JOINED, 1) in flow.seen
+
+
+@pytest.mark.parametrize("status,outcome", [(486, ev.DialOutcome.BUSY), (600, ev.DialOutcome.BUSY),
+                                            (487, ev.DialOutcome.NO_ANSWER),
+                                            (408, ev.DialOutcome.NO_ANSWER),
+                                            (404, ev.DialOutcome.FAILED)])
+def test_sip_status_of_an_unanswered_dial_out_maps_to_the_flows_outcome(status, outcome):
+    from bot.switchboard import outcome_of
+    assert outcome_of(status) is outcome
