@@ -52,7 +52,6 @@ class App:
             smtp = SmtpListener(s.mail.smtp, self.pipeline.accept)
             await smtp.start()
             self.listeners.append(smtp)
-            log.info("SMTP listener on %s:%d", s.mail.smtp.host, s.mail.smtp.port)
         if Inbound.IMAP in s.mail.inbound:
             from mail.imap_in import ImapAgent
             imap = ImapAgent(s.mail.imap, self.pipeline, ssl_context=_tls_context(s.mail.imap.ca_file))

@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
                         if args.command != "run" else [logging.INFO, logging.DEBUG][min(args.verbose, 1)],
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if args.verbose < 2:
+        # aiosmtpd logs every SMTP command at INFO as "mail.log"; our own lines say what matters
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
     return args.func(args)
 
 
