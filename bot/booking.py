@@ -10,12 +10,32 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 # Crockford-style alphabet without 0/O, 1/I/L, U: unambiguous when read out on the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_PREFIX = "CB-"
 REFERENCE_LENGTH = 5
+# A mail saying "now, 10:00" often arrives a minute or two late; a start this little in the
+# past still books (the window is used as given) instead of being refused as "past". The mail
+# parser and the capacity planner (`bot.capacity.PAST_GRACE`) share this one value.
+PAST_GRACE = timedelta(minutes=5)
+
+
+def utc_add(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta` in real (elapsed) time, expressed in `moment`'s zone.
+
+    Python adds a timedelta to an aware datetime on the wall clock: 01:00 CET + 3 h on the
+    night the clocks spring forward gives 04:00 CEST, which is only 2 hours later. Adding in
+    UTC and converting back gives 05:00 CEST, three real hours."""
+    zone = moment.tzinfo
+    return (moment.astimezone(timezone.utc) + delta).astimezone(zone)
+
+
+def elapsed(start: datetime, end: datetime) -> timedelta:
+    """`end - start` in real time. Two aware datetimes sharing one tzinfo object are
+    subtracted on the wall clock by Python (DST nights come out an hour off); UTC is not."""
+    return end.astimezone(timezone.utc) - start.astimezone(timezone.utc)
 
 
 class DialInMode(enum.Enum):
@@ -45,7 +65,7 @@ class BookingRequest:
 
     @property
     def duration(self) -> timedelta:
-        return self.end - self.start
+        return elapsed(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +86,9 @@ class Booking:
     invite_uid: str | None = None
     created: datetime | None = None
     sequence: int = 0  # bumped on every change (iCalendar SEQUENCE)
+    # The key (Message-ID, or a digest of a mail without one) of the mail that cancelled it:
+    # a replay of that same mail after a crash resends the cancellation instead of refusing.
+    cancelled_by: str | None = None
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and start < self.end

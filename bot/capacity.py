@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable, Iterator
 
+from bot import booking
 from bot.ledger import Full, Refused, Slot
 from bot.settings import CapacitySettings
 
 MIN_MINUTES = 5
 PROPOSAL_COUNT = 3
-# A mail saying "now, 10:00" often arrives a minute or two late; a start this little in the
-# past still books (the window is used as given) instead of being refused as "past".
-PAST_GRACE = timedelta(minutes=5)
+# A start this little in the past still books (defined with the booking domain, so the mail
+# parser applies the same grace).
+PAST_GRACE = booking.PAST_GRACE
 # Proposal search widens through these horizons (± around the requested start); each step
 # needs the holds of its horizon only, so the common case fetches a day, not the whole year.
 HORIZONS = (timedelta(days=1), timedelta(days=7), timedelta(days=31))
@@ -70,7 +71,7 @@ def validate(start: datetime, end: datetime, participants: int, now: datetime,
     """The booking rules that need no knowledge of other bookings. `check_past=False` is for a
     change to a booking that has already begun (its start is not being moved)."""
     _require_aware(start, end, now)
-    minutes = (end - start).total_seconds() / 60
+    minutes = booking.elapsed(start, end).total_seconds() / 60   # real minutes, not wall clock
     if participants < 1:
         return Refused(Reason.NO_PARTICIPANTS, "A conference needs at least one participant.")
     if participants > capacity.room_max or participants > capacity.total_lines:
@@ -128,6 +129,7 @@ def proposal_horizons(start: datetime, end: datetime, now: datetime,
                       capacity: CapacitySettings) -> tuple[Slot, ...]:
     """Widening windows whose holds the store fetches, one after another, until `propose`
     finds enough slots. The last one covers every allowed start (now .. max_days_ahead)."""
+    start, end = _in_utc(start), _in_utc(end)   # arithmetic on elapsed time, not wall clock
     duration = end - start
     earliest, latest = _start_bounds(now, capacity)
     windows = []
@@ -151,6 +153,7 @@ def propose(holds: Iterable[Hold], start: datetime, end: datetime, participants:
     tie), aligned to `slot_step_minutes`, not before `now`, not beyond `max_days_ahead`, and
     inside `window` (whose holds must all be in `holds`). Returned in chronological order."""
     _require_aware(start, end, now)
+    start, end = _in_utc(start), _in_utc(end)   # arithmetic on elapsed time, not wall clock
     duration = end - start
     if duration <= timedelta(0) or participants > capacity.total_lines:
         return ()
@@ -258,3 +261,7 @@ def _require_aware(*stamps: datetime) -> None:
     for dt in stamps:
         if dt.tzinfo is None or dt.utcoffset() is None:
             raise ValueError(f"naive datetime {dt!r}: the planner needs timezone-aware times")
+
+
+def _in_utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc)

@@ -67,7 +67,10 @@ class Ledger(Protocol):
                start: datetime | None = None, end: datetime | None = None,
                participants: int | None = None) -> ReserveResult: ...
 
-    def cancel(self, reference: str) -> Booking | None: ...
+    def cancel(self, reference: str, source_message_id: str | None = None) -> Booking | None:
+        """Cancel and return the booking; remember `source_message_id` (the cancelling mail's
+        key) as `Booking.cancelled_by`. Unknown: None. Already cancelled: returned unchanged."""
+        ...
 
     def get(self, reference: str) -> Booking | None: ...
 
@@ -85,5 +88,6 @@ class Ledger(Protocol):
     def list(self, since: datetime | None = None, include_cancelled: bool = False) -> list[Booking]: ...
 
     def booking_for_message(self, message_id: str) -> Booking | None:
-        """The booking a given inbound Message-ID already produced (same mail seen twice)."""
+        """The booking a given inbound Message-ID (or, for a mail without one, its synthetic
+        key, `mail.mime.message_key`) already produced (same mail seen twice)."""
         ...

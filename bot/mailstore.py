@@ -5,7 +5,8 @@ processed Message-IDs and the outgoing-mail queue.
 store's per-thread connection (`_db()`) and transactions (`_tx()`), and the tables created by
 the store's migrations. Its one multi-step write, `commit_decision`, queues the replies, marks
 the Message-ID processed and sets the journal outcome inside ONE transaction: a crash leaves
-either all three or none, so a replay after a crash can never queue a reply twice.
+either all three or none, so a replay after a crash can never queue a reply twice. A reply
+given up on (`mark_dead`) stays in the queue as a dead letter: no longer due, no longer pending.
 Must not touch bookings, capacity, mail parsing or composition, or keep a clock (`now` and
 `received` are passed in). Times are integer UTC epoch seconds in the database.
 """
@@ -27,7 +28,7 @@ NULL_SENDER = ""
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMail:
-    """A queued reply: stored before any send attempt, removed from `due_mail` once sent."""
+    """A queued reply: stored before any send attempt, out of `due_mail` once sent or dead."""
     id: int
     raw: bytes
     mail_from: str
@@ -36,6 +37,8 @@ class OutgoingMail:
     next_try: datetime | None     # None: due at once (never tried)
     last_error: str | None
     journal_id: int | None
+    first_failed: datetime | None = None   # the first failed attempt (for give-up)
+    dead: datetime | None = None           # dead-lettered: never retried, kept for the admin
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,21 +136,41 @@ class MailJournal:
 
     def due_mail(self, now: datetime) -> list[OutgoingMail]:
         rows = self._db().execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sent_ts IS NULL"
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE sent_ts IS NULL AND dead_ts IS NULL"
             " AND (next_try_ts IS NULL OR next_try_ts <= ?) ORDER BY id", (_ts(now),)).fetchall()
+        return [_outgoing(r) for r in rows]
+
+    def dead_mail(self) -> list[OutgoingMail]:
+        """Replies given up on (refused permanently or failing too long), oldest first."""
+        rows = self._db().execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                                  " WHERE dead_ts IS NOT NULL ORDER BY id").fetchall()
         return [_outgoing(r) for r in rows]
 
     def mark_sent(self, mail_id: int, now: datetime) -> None:
         self._db().execute("UPDATE outbox SET sent_ts = ?, attempts = attempts + 1,"
                            " last_error = NULL WHERE id = ?", (_ts(now), mail_id))
 
-    def mark_retry(self, mail_id: int, error: str, next_try: datetime) -> None:
+    def mark_retry(self, mail_id: int, error: str, next_try: datetime, *,
+                   failed_at: datetime | None = None) -> None:
+        """One more failed attempt; `failed_at` is remembered if it is the first failure."""
         self._db().execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                           " next_try_ts = ? WHERE id = ?", (error, _ts(next_try), mail_id))
+                           " next_try_ts = ?, first_failed_ts = COALESCE(first_failed_ts, ?)"
+                           " WHERE id = ?",
+                           (error, _ts(next_try), None if failed_at is None else _ts(failed_at),
+                            mail_id))
+
+    def mark_dead(self, mail_id: int, error: str, now: datetime) -> None:
+        """Give up on a reply: kept in the queue with its last error, never tried again, and
+        no longer pending (so the inbound mail counts as done)."""
+        self._db().execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                           " dead_ts = ?, first_failed_ts = COALESCE(first_failed_ts, ?)"
+                           " WHERE id = ?", (error, _ts(now), _ts(now), mail_id))
 
     def pending_for_journal(self, journal_id: int) -> int:
+        """Replies of this journal row neither sent nor dead-lettered."""
         return self._db().execute("SELECT COUNT(*) FROM outbox WHERE journal_id = ?"
-                                  " AND sent_ts IS NULL", (journal_id,)).fetchone()[0]
+                                  " AND sent_ts IS NULL AND dead_ts IS NULL",
+                                  (journal_id,)).fetchone()[0]
 
     # -- single statements, shared by the autocommit methods and commit_decision ----------------
 
@@ -174,7 +197,8 @@ def duplicate_outcome(original: int) -> str:
 
 
 _MAIL_COLUMNS = "id, received_ts, transport, message_id, sender, raw, outcome"
-_OUTBOX_COLUMNS = "id, raw, mail_from, rcpt_to, attempts, next_try_ts, last_error, journal_id"
+_OUTBOX_COLUMNS = ("id, raw, mail_from, rcpt_to, attempts, next_try_ts, last_error, journal_id,"
+                   " first_failed_ts, dead_ts")
 
 
 def _ts(dt: datetime) -> int:
@@ -195,4 +219,6 @@ def _mail(r: tuple) -> InboundMail:
 def _outgoing(r: tuple) -> OutgoingMail:
     return OutgoingMail(id=r[0], raw=bytes(r[1]), mail_from=r[2], rcpt_to=tuple(json.loads(r[3])),
                         attempts=r[4], next_try=None if r[5] is None else _dt(r[5]),
-                        last_error=r[6], journal_id=r[7])
+                        last_error=r[6], journal_id=r[7],
+                        first_failed=None if r[8] is None else _dt(r[8]),
+                        dead=None if r[9] is None else _dt(r[9]))

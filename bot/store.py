@@ -89,12 +89,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX outbox_due ON outbox(next_try_ts) WHERE sent_ts IS NULL",
         "CREATE INDEX outbox_journal ON outbox(journal_id) WHERE sent_ts IS NULL",
     ),
+    (
+        # Which mail cancelled a booking: its replay after a crash resends the cancellation.
+        "ALTER TABLE bookings ADD COLUMN cancelled_by TEXT",
+        # Dead letters: a reply refused permanently (5xx) or failing for too long is kept,
+        # marked dead, and no longer retried.
+        "ALTER TABLE outbox ADD COLUMN first_failed_ts INTEGER",
+        "ALTER TABLE outbox ADD COLUMN dead_ts INTEGER",
+        "DROP INDEX outbox_due",
+        "DROP INDEX outbox_journal",
+        "CREATE INDEX outbox_due ON outbox(next_try_ts) WHERE sent_ts IS NULL AND dead_ts IS NULL",
+        "CREATE INDEX outbox_journal ON outbox(journal_id)"
+        " WHERE sent_ts IS NULL AND dead_ts IS NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BOOKING_COLUMNS = ("reference, organizer, title, start_ts, end_ts, participants, participant_pin,"
                     " moderator_pin, dial_in_mode, invitees, language, status, invite_uid,"
-                    " created_ts, sequence")
+                    " created_ts, sequence, cancelled_by")
 _ACTIVE = "status = 'confirmed'"  # literal, so the partial indexes apply
 
 
@@ -195,7 +208,7 @@ class SqliteStore(MailJournal):
                     invitees=tuple(request.invitees), language=request.language,
                     invite_uid=request.invite_uid, created=_utc(now))
                 db.execute(f"INSERT INTO bookings ({_BOOKING_COLUMNS}, source_message_id)"
-                           f" VALUES ({', '.join('?' * 16)})",
+                           f" VALUES ({', '.join('?' * 17)})",
                            (*_row(booking), source_message_id))
                 return Reserved(booking)
         # Proposals are searched after the write lock is released: a wide horizon may take
@@ -241,14 +254,18 @@ class SqliteStore(MailJournal):
                 return Reserved(updated)
         return self._complete(verdict, new_start, new_end, count, now, capacity, old.reference)
 
-    def cancel(self, reference: str) -> Booking | None:
+    def cancel(self, reference: str, source_message_id: str | None = None) -> Booking | None:
+        """Cancel; `source_message_id` (the cancelling mail's key) is kept as `cancelled_by`.
+        A booking already cancelled comes back unchanged (compare its `cancelled_by`)."""
         with self._tx() as db:
             old = self._get(db, reference)
             if old is None or not old.active:
                 return old
-            cancelled = old.with_changes(status=BookingStatus.CANCELLED)
-            db.execute("UPDATE bookings SET status = ?, sequence = ? WHERE reference = ?",
-                       (cancelled.status.value, cancelled.sequence, reference))
+            cancelled = old.with_changes(status=BookingStatus.CANCELLED,
+                                         cancelled_by=source_message_id)
+            db.execute("UPDATE bookings SET status = ?, sequence = ?, cancelled_by = ?"
+                       " WHERE reference = ?",
+                       (cancelled.status.value, cancelled.sequence, source_message_id, reference))
             return cancelled
 
     def get(self, reference: str) -> Booking | None:
@@ -319,7 +336,7 @@ class SqliteStore(MailJournal):
         for benchmarks. Returns the number of rows written."""
         with self._tx() as db:
             cursor = db.executemany(f"INSERT INTO bookings ({_BOOKING_COLUMNS})"
-                                    f" VALUES ({', '.join('?' * 15)})",
+                                    f" VALUES ({', '.join('?' * 16)})",
                                     (_row(b) for b in bookings))
             return cursor.rowcount
 
@@ -379,7 +396,7 @@ def _row(b: Booking) -> tuple:
     return (b.reference, b.organizer, b.title, _ts(b.start), _ts(b.end), b.participants,
             b.participant_pin, b.moderator_pin, b.dial_in_mode.value, json.dumps(list(b.invitees)),
             b.language, b.status.value, b.invite_uid,
-            None if b.created is None else _ts(b.created), b.sequence)
+            None if b.created is None else _ts(b.created), b.sequence, b.cancelled_by)
 
 
 def _booking(r: tuple) -> Booking:
@@ -387,7 +404,8 @@ def _booking(r: tuple) -> Booking:
                    participants=r[5], participant_pin=r[6], moderator_pin=r[7],
                    dial_in_mode=DialInMode(r[8]), invitees=tuple(json.loads(r[9])),
                    language=r[10], status=BookingStatus(r[11]), invite_uid=r[12],
-                   created=None if r[13] is None else _dt(r[13]), sequence=r[14])
+                   created=None if r[13] is None else _dt(r[13]), sequence=r[14],
+                   cancelled_by=r[15])
 
 
 def _distance(booking: Booking, at: datetime) -> float:

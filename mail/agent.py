@@ -2,10 +2,15 @@
 
 Owns the decision what to do with a mail, in this order: never answer robots (no mail loops:
 Auto-Submitted, Precedence bulk/list/junk, mailing lists, empty Return-Path, our own address,
-mailer-daemons, delivery reports); a per-sender rate limit (one notice per hour, then silence;
+mailer-daemons, delivery reports); when `mail.authserv_id` is set, never answer a mail the
+receiving MTA did not authenticate for its From domain (no backscatter to forged senders);
+a per-sender rate limit (one notice per hour, then silence;
 it comes before the sender check so refusals cannot be used to flood a forged address);
 senders not allowed by config get a polite refusal; a subject with a booking reference is a
 follow-up (organizer only: cancel, change, status); anything else is a new booking.
+Invitee mails are capped at min(participants - 1, `mail.max_invitees`): one mail must not fan
+out to a hundred strangers. A booking whose replies cannot be composed is cancelled again
+before the apology goes out: nothing is half-booked.
 Must not touch sockets, files, the clock (`now` is passed in) or the store's internals: it speaks
 to any `bot.ledger.Ledger`. Wording and MIME are `mail.compose`'s; reading mails is `mail.parse`'s.
 Nothing raises out of `handle()`: an unexpected error becomes an apology and "error: …".
@@ -13,6 +18,7 @@ Nothing raises out of `handle()`: an unexpected error becomes an apology and "er
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import re
 from collections import deque
@@ -21,36 +27,22 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Callable
 
-from bot.booking import Booking, normalize_reference
+from bot.booking import Booking, elapsed, normalize_reference, utc_add
 from bot.ledger import Full, Ledger, Refused, Reserved, ReserveResult
 from bot.settings import Settings
 from mail import compose
-from mail.body import booking_text
+from mail.body import COMMAND_WORDS, Command, booking_text, read_command  # noqa: F401
 from mail.compose import Problem
-from mail.mime import extract, header, sender as sender_of
-from mail.parse import ParseError, detect_language, parse_booking, parse_change
+from mail.mime import authenticated, extract, header, sender as sender_of
+from mail.parse import (ParseError, detect_language, parse_booking, parse_change,
+                        strip_subject_prefixes)
 
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 # "CB-7K2Q9", "cb 7k2q9", "CB7K2Q9": candidates for bot.booking.normalize_reference.
 _REFERENCE = re.compile(r"\bCB[\s-]?[0-9A-Z]{5}\b", re.IGNORECASE)
-_WORD = re.compile(r"\w+")
 _DAEMONS = frozenset({"mailer-daemon", "mailer_daemon", "mail-daemon", "postmaster"})
-
-
-class Command(enum.Enum):
-    CANCEL = "cancel"
-    CHANGE = "change"
-    STATUS = "status"
-
-
-COMMAND_WORDS: dict[str, Command] = {
-    **dict.fromkeys(("storno", "stornieren", "stornierung", "absagen", "absage",
-                     "cancel", "cancellation"), Command.CANCEL),
-    **dict.fromkeys(("ändern", "aendern", "änderung", "aenderung", "ändere", "verschieben",
-                     "verlegen", "change", "reschedule", "move", "postpone"), Command.CHANGE),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +123,25 @@ def own_text(msg: EmailMessage) -> str:
 
 
 def find_command(msg: EmailMessage, booking: Booking) -> Command:
-    """The first command word in the subject (minus the booking's title, which may contain
-    anything) or in the writer's own text (our quoted mails name the command words, so quotes
-    must not count). No command word: status."""
-    subject = header(msg, "Subject").replace(booking.title, " ")
-    for text in (subject, own_text(msg)):
-        for word in _WORD.findall(text.casefold()):
-            if word in COMMAND_WORDS:
-                return COMMAND_WORDS[word]
-    return Command.STATUS
+    """What a follow-up orders (`mail.body.read_command`): the subject counts from its start,
+    after Re:/AW:, without the reference and the booking's title (which may contain anything);
+    the text only in its first clause, outside quotes. No order: status."""
+    subject = strip_subject_prefixes(header(msg, "Subject"))
+    subject = _REFERENCE.sub(" ", subject.replace(booking.title, " "))
+    subject = strip_subject_prefixes(subject.replace("[", " ").replace("]", " ").strip())
+    return read_command(subject, own_text(msg))
+
+
+def mail_key(msg: EmailMessage) -> str | None:
+    """The Message-ID, or a digest of the message for a mail without one (the pipeline passes
+    the digest of the raw bytes instead: `mail.mime.message_key`)."""
+    message_id = header(msg, "Message-ID")
+    if message_id:
+        return message_id
+    try:
+        return f"<{hashlib.sha256(msg.as_bytes()).hexdigest()}@confbot>"
+    except Exception:
+        return None
 
 
 class Agent:
@@ -151,13 +153,18 @@ class Agent:
         self.ledger = ledger
         self._clock = rate_limit_clock
         self._limiter = RateLimiter(settings.mail.rate_limit_per_hour)
+        # The key of the mail being handled (one at a time: the pipeline serialises decisions).
+        self._key: str | None = None
 
     def reconfigure(self, settings: Settings) -> None:
         """Take a reloaded config (allowed senders, limits, numbers) for the next mail."""
         self.settings = settings
         self._limiter.set_limit(settings.mail.rate_limit_per_hour)
 
-    def handle(self, msg: EmailMessage, now: datetime) -> Decision:
+    def handle(self, msg: EmailMessage, now: datetime, *,
+               message_key: str | None = None) -> Decision:
+        """`message_key`: what identifies this mail for de-duplication (the pipeline passes
+        `mail.mime.message_key` of the raw bytes); by default its Message-ID or a digest."""
         try:
             ignored = self.ignore_reason(msg)
         except Exception as exc:  # cannot tell whether answering is safe: stay silent
@@ -167,6 +174,7 @@ class Agent:
             return Decision((), f"ignored: {ignored}")
         sender = sender_of(msg)
         try:
+            self._key = message_key or mail_key(msg)
             return self._decide(msg, sender, now)
         except Exception as exc:
             log.exception("mail from %s could not be handled", sender)
@@ -205,6 +213,12 @@ class Agent:
     # -- the policy ------------------------------------------------------------------------
 
     def _decide(self, msg: EmailMessage, sender: str, now: datetime) -> Decision:
+        authserv_id = self.settings.mail.authserv_id
+        if authserv_id and not authenticated(msg, authserv_id):
+            # Possibly forged: any answer would go to whoever the forger named.
+            log.warning("mail claiming to be from %s is not authenticated by %s; ignored",
+                        sender, authserv_id)
+            return Decision((), "ignored: unauthenticated")
         limit = self._limiter.check(sender, self._clock() if self._clock else now)
         if limit is Limit.SILENT:
             return Decision((), "ignored: rate limited")
@@ -220,7 +234,7 @@ class Agent:
         return self._book(msg, sender, now)
 
     def _book(self, msg: EmailMessage, sender: str, now: datetime) -> Decision:
-        message_id = header(msg, "Message-ID") or None
+        message_id = self._key
         parsed = parse_booking(msg, now=now, settings=self.settings)
         if isinstance(parsed, ParseError):
             reply = compose.refuse_missing(self.settings, to=sender, original=msg, now=now,
@@ -234,10 +248,19 @@ class Agent:
                                      self.settings.pins.length, source_message_id=message_id)
         if isinstance(result, Reserved):
             booking = result.booking
-            replies = [compose.confirmation(booking, self.settings, to=sender, original=msg,
-                                            now=now, lang=request.language)]
-            replies += [compose.invitee_mail(booking, invitee, self.settings, now=now)
-                        for invitee in self._invitees(booking)]
+            if not booking.active:   # replay of a mail whose booking was withdrawn (below)
+                raise RuntimeError(f"{booking.reference} was withdrawn after an earlier failure")
+            try:
+                invited, not_invited = self._invitees(booking)
+                replies = [compose.confirmation(booking, self.settings, to=sender, original=msg,
+                                                now=now, lang=request.language,
+                                                not_invited=not_invited)]
+                replies += [compose.invitee_mail(booking, invitee, self.settings, now=now)
+                            for invitee in invited]
+            except Exception:
+                # No PINs can go out: give the lines back before the apology (B3).
+                self.ledger.cancel(booking.reference, message_id)
+                raise
             return Decision(tuple(replies), f"booked {booking.reference}")
         return self._not_reserved(result, msg, sender, now, request.language, request.start,
                                   request.end, request.participants)
@@ -269,6 +292,10 @@ class Agent:
                                 f"not the organizer of {reference}", lang,
                                 reference=reference)
         command = find_command(msg, booking)
+        if command is Command.CANCEL and not booking.active and booking.cancelled_by == self._key:
+            # This very mail cancelled it, but its replies were never queued (a crash between
+            # the cancellation and the journal): send them now.
+            return self._cancelled(msg, sender, booking, now, lang)
         if command is not Command.STATUS and not booking.active:
             return self._refuse(Problem.ALREADY_CANCELLED, msg, sender, now,
                                 f"{reference} already cancelled", lang, reference=reference)
@@ -284,16 +311,20 @@ class Agent:
 
     def _cancel(self, msg: EmailMessage, sender: str, booking: Booking, now: datetime,
                 lang: str) -> Decision:
-        cancelled = self.ledger.cancel(booking.reference)
+        cancelled = self.ledger.cancel(booking.reference, self._key)
         if cancelled is None:
             return self._refuse(Problem.UNKNOWN_REFERENCE, msg, sender, now,
                                 f"unknown reference {booking.reference}", lang,
                                 reference=booking.reference)
+        return self._cancelled(msg, sender, cancelled, now, lang)
+
+    def _cancelled(self, msg: EmailMessage, sender: str, cancelled: Booking, now: datetime,
+                   lang: str) -> Decision:
         replies = [compose.cancellation(cancelled, self.settings, to=sender, original=msg,
                                         now=now, lang=lang)]
         replies += [compose.cancellation_notice(cancelled, invitee, self.settings, now=now)
-                    for invitee in self._invitees(cancelled)]
-        return Decision(tuple(replies), f"cancelled {booking.reference}")
+                    for invitee in self._invitees(cancelled)[0]]
+        return Decision(tuple(replies), f"cancelled {cancelled.reference}")
 
     def _change(self, msg: EmailMessage, sender: str, booking: Booking, now: datetime,
                 lang: str) -> Decision:
@@ -305,7 +336,7 @@ class Agent:
                                 f"change of {booking.reference} without new values", lang,
                                 reference=booking.reference)
         start = changes.get("start", booking.start)
-        end = changes.get("end", start + (booking.end - booking.start))
+        end = changes.get("end", utc_add(start, elapsed(booking.start, booking.end)))
         participants = changes.get("participants", booking.participants)
         result = self.ledger.change(booking.reference, now, self.settings.capacity, **changes)
         if not isinstance(result, Reserved):
@@ -314,7 +345,7 @@ class Agent:
         replies = [compose.confirmation(updated, self.settings, to=sender, original=msg,
                                         now=now, lang=lang, changed=True)]
         replies += [compose.invitee_mail(updated, invitee, self.settings, now=now, changed=True)
-                    for invitee in self._invitees(updated)]
+                    for invitee in self._invitees(updated)[0]]
         return Decision(tuple(replies), f"changed {booking.reference}")
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -325,8 +356,10 @@ class Agent:
                                 lang=lang or self._language(msg), sender=sender, **facts)
         return Decision((reply,), f"refused: {note}")
 
-    def _invitees(self, booking: Booking) -> list[str]:
-        """Each invitee once; never the organizer (who has the full mail) nor the bot."""
+    def _invitees(self, booking: Booking) -> tuple[list[str], list[str]]:
+        """(invited, not invited): each invitee once, never the organizer (who has the full
+        mail) nor the bot; at most min(participants - 1, max_invitees) get a mail, so a
+        forged or careless booking cannot make the bot mail a crowd."""
         skip = {booking.organizer.lower(), self.settings.mail.address.lower()}
         out: list[str] = []
         for invitee in booking.invitees:
@@ -334,7 +367,8 @@ class Agent:
             if address and "@" in address and address not in skip:
                 skip.add(address)
                 out.append(invitee.strip())
-        return out
+        limit = max(0, min(booking.participants - 1, self.settings.mail.max_invitees))
+        return out[:limit], out[limit:]
 
     def _language(self, msg: EmailMessage, booking: Booking | None = None) -> str:
         """The mail's language; when it is undecided, the booking's or the service default."""

@@ -3,11 +3,13 @@
 Owns: cutting a body at the reply marker ("Am … schrieb …:", "On … wrote:", Outlook's
 "-----Original Message-----" / "Von: … Gesendet: …" block), dropping "> " quoted lines, keeping
 a forwarded message's body without its header lines (their dates and addresses are not the
-booking), and cutting signatures ("-- ", closing formulas, contact lines).
+booking), and cutting signatures ("-- ", closing formulas, contact lines); and which command
+(cancel, change, status) the writer's own words give a follow-up (`read_command`).
 Must not touch: MIME decoding (mail.mime), date/count wording (mail.datetext).
 """
 from __future__ import annotations
 
+import enum
 import re
 
 _FORWARD_MARKER = re.compile(
@@ -92,3 +94,62 @@ def _clean(lines: list[str]) -> str:
 def _looks_like_contact(line: str) -> bool:
     """Contact lines carry a long digit run, a URL or a register number."""
     return bool(re.search(r"\d[\d\s()/+-]{5,}\d|https?:|www\.|hrb", line, re.IGNORECASE))
+
+
+# --- what a follow-up asks for ----------------------------------------------------------------
+
+class Command(enum.Enum):
+    CANCEL = "cancel"
+    CHANGE = "change"
+    STATUS = "status"
+
+
+COMMAND_WORDS: dict[str, Command] = {
+    **dict.fromkeys(("storno", "stornieren", "stornierung", "absagen", "absage",
+                     "cancel", "cancellation"), Command.CANCEL),
+    **dict.fromkeys(("ändern", "aendern", "änderung", "aenderung", "ändere", "verschieben",
+                     "verlegen", "change", "reschedule", "move", "postpone"), Command.CHANGE),
+}
+# A clause with one of these is not an order: "bitte NICHT absagen", "no need to cancel",
+# "don't move it", "whether to cancel", "falls wir absagen müssen".
+_NOT_AN_ORDER = frozenset(("nicht", "kein", "keine", "keinen", "keinem", "keiner", "nie",
+                           "niemals", "not", "no", "never", "dont", "nothing", "ob", "falls",
+                           "wenn", "whether", "if"))
+_GREETING = re.compile(r"^\s*(?:hallo|hello|hi|hey|moin|servus|guten\s+(?:tag|morgen|abend)|"
+                       r"good\s+(?:morning|afternoon|evening)|dear|liebe[rs]?|"
+                       r"sehr\s+geehrte[rs]?|grüß\s+gott)\b", re.IGNORECASE)
+_CLAUSE = re.compile(r"[^,;:.!?]+[,;:.!?]?")
+_TOKEN = re.compile(r"[\w'’]+")
+
+
+def first_clause(text: str) -> str:
+    """The first clause (up to , ; : . ! ?) of the first line that says more than a greeting."""
+    for line in text.splitlines():
+        for match in _CLAUSE.finditer(line):
+            clause = match.group()
+            if clause.strip(" \t,;:.!?") and not _GREETING.match(clause):
+                return clause.strip()
+    return ""
+
+
+def clause_command(clause: str) -> Command:
+    """The command a clause gives, STATUS when none: a negated, hedged or questioning clause
+    gives none."""
+    if clause.rstrip().endswith("?"):
+        return Command.STATUS
+    words = _TOKEN.findall(clause.casefold())
+    if any(w in _NOT_AN_ORDER or w.endswith(("n't", "n’t")) for w in words):
+        return Command.STATUS
+    return next((COMMAND_WORDS[w] for w in words if w in COMMAND_WORDS), Command.STATUS)
+
+
+def read_command(subject: str, text: str) -> Command:
+    """A command counts only where the writer puts an order: at the start of the subject
+    (the caller strips Re:/AW:, the reference and the title) or in the first clause of the
+    writer's own text (quotes already cut). Anything else is a status request: a status
+    reply is harmless, a wrong cancellation is not."""
+    for source in (subject, text):
+        command = clause_command(first_clause(source))
+        if command is not Command.STATUS:
+            return command
+    return Command.STATUS

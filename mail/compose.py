@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from zoneinfo import ZoneInfo
@@ -167,19 +168,34 @@ def _re(original: EmailMessage | None, lang: str) -> str:
 
 
 def _tagged(booking: Booking, kind: str, lang: str) -> str:
-    """Subjects carry the reference so that replies come back as follow-ups."""
-    return f"{TEXTS[lang][kind]}: {booking.title} [{booking.reference}]"
+    """Subjects carry the reference so that replies come back as follow-ups. The title is
+    made one line here too: a booking stored before titles were cleaned must not make the
+    Subject header fail."""
+    return f"{TEXTS[lang][kind]}: {one_line(booking.title)} [{booking.reference}]"
+
+
+def one_line(text: str) -> str:
+    """Header-safe: whitespace (incl. U+2028/2029) collapsed, control characters dropped."""
+    return " ".join("".join(" " if ch.isspace() else ch for ch in text
+                            if ch.isspace() or ch.isprintable()).split())
 
 
 # --- the mails ----------------------------------------------------------------------------------
 
 def confirmation(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
-                 now: datetime, lang: str | None = None, changed: bool = False) -> EmailMessage:
-    """To the organizer: everything, both PINs, and the .ics (REPLY or PUBLISH)."""
+                 now: datetime, lang: str | None = None, changed: bool = False,
+                 not_invited: Sequence[str] = ()) -> EmailMessage:
+    """To the organizer: everything, both PINs, and the .ics (REPLY or PUBLISH).
+    `not_invited`: addresses the mail named but the bot did not write to (over the cap)."""
     lang = language(lang or booking.language)
     t = TEXTS[lang]
     body = [t["changed_intro" if changed else "confirm_intro"], "",
-            *_details(booking, settings, lang, organizer=True), "", t["followup_hint"]]
+            *_details(booking, settings, lang, organizer=True)]
+    if not_invited:
+        limit = min(booking.participants - 1, settings.mail.max_invitees)
+        body += ["", t["not_invited"].format(limit=max(limit, 0)) + ":",
+                 *(f"  - {address}" for address in not_invited)]
+    body += ["", t["followup_hint"]]
     method = confirmation_method(booking)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_tagged(booking, "changed_subject" if changed else "confirm_subject", lang),

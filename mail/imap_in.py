@@ -3,6 +3,8 @@
 Owns: the mailbox session — on (re)connect fetch every UNSEEN message (BODY.PEEK, so reading
 does not set \\Seen), hand each to `accept(raw, "imap")`, then IDLE; re-IDLE before
 `idle_minutes`; react only to EXISTS pushes; reconnect with exponential backoff after any error;
+a message whose hand-off failed (e.g. the database was busy) is fetched again after a backoff
+of its own (IDLE is cut short for it), without waiting for new mail or a restart;
 set \\Seen on a message only when `mark_seen(journal_id)` says its replies went out (the
 composition root wires that to the pipeline's on_sent hook).
 Must not touch: parsing, booking policy, the store, outbound mail, or other adapters.
@@ -95,7 +97,8 @@ class ImapAgent:
         self._in_flight: set[int] = set()      # UIDs handed to accept, not yet \Seen
         self._sent_early: set[int] = set()     # mark_seen arrived before the UID was recorded
         self._to_mark: list[int] = []          # UIDs whose replies went out: STORE \Seen next
-        self._failed: set[int] = set()         # accept raised: leave alone until restart
+        # accept raised: UID -> (failures so far, loop time before which it is not retried)
+        self._retry: dict[int, tuple[int, float]] = {}
         self._uidvalidity: int | None = None
         self.connected = asyncio.Event()       # set while a session is up (tests wait on it)
         self.attempts = 0                      # connection attempts so far
@@ -159,7 +162,7 @@ class ImapAgent:
             # UIDs from an older mailbox generation mean nothing now.
             self._uid_of.clear()
             self._in_flight.clear()
-            self._failed.clear()
+            self._retry.clear()
             self._to_mark.clear()
             self._uidvalidity = uidvalidity
         self.sessions += 1
@@ -170,7 +173,7 @@ class ImapAgent:
             push = await self._idle_once()
             if self._lost.is_set():
                 raise ConnectionError("IMAP connection lost")
-            if has_exists(push):
+            if has_exists(push) or self._retry_due():
                 await self._fetch_unseen()
 
     async def _idle_once(self) -> object:
@@ -181,8 +184,9 @@ class ImapAgent:
         push = asyncio.ensure_future(client.wait_server_push(timeout=self._idle_seconds + 60))
         woken = asyncio.ensure_future(self._wake.wait())
         lost = asyncio.ensure_future(self._lost.wait())
-        try:
-            done, _ = await asyncio.wait({push, woken, lost}, return_when=asyncio.FIRST_COMPLETED)
+        try:   # a pending hand-off retry cuts the IDLE short when it falls due
+            done, _ = await asyncio.wait({push, woken, lost}, timeout=self._until_retry(),
+                                         return_when=asyncio.FIRST_COMPLETED)
         finally:
             for t in (push, woken, lost):
                 if not t.done():
@@ -203,8 +207,9 @@ class ImapAgent:
     async def _fetch_unseen(self) -> None:
         client = self._client
         found = _ok(await client.uid_search("UNSEEN", charset=None), "UID SEARCH")
+        now = asyncio.get_running_loop().time()
         for uid in parse_uids(found.lines):
-            if uid in self._in_flight or uid in self._failed:
+            if uid in self._in_flight or self._retry.get(uid, (0, now))[1] > now:
                 continue
             fetched = _ok(await client.uid("fetch", str(uid), "(BODY.PEEK[])"), "UID FETCH")
             raw = fetched_body(fetched.lines)
@@ -214,15 +219,30 @@ class ImapAgent:
             try:
                 journal_id = await self._accept(raw, TRANSPORT)
             except Exception:
-                log.exception("accept failed for IMAP UID %s; left unseen", uid)
+                failures = self._retry.get(uid, (0, 0.0))[0] + 1
+                first, cap = self._backoff
+                delay = min(cap, first * 2 ** (failures - 1))
+                log.exception("accept failed for IMAP UID %s (%d time(s)); left unseen, "
+                              "retry in %.1fs", uid, failures, delay)
                 self._in_flight.discard(uid)
-                self._failed.add(uid)
+                self._retry[uid] = (failures, asyncio.get_running_loop().time() + delay)
                 continue
+            self._retry.pop(uid, None)
             if journal_id in self._sent_early:
                 self._sent_early.discard(journal_id)
                 self._to_mark.append(uid)
             else:
                 self._uid_of[journal_id] = uid
+
+    def _until_retry(self) -> float | None:
+        """Seconds until the next hand-off retry falls due (None: none pending)."""
+        if not self._retry:
+            return None
+        due = min(not_before for _, not_before in self._retry.values())
+        return max(0.0, due - asyncio.get_running_loop().time())
+
+    def _retry_due(self) -> bool:
+        return self._until_retry() == 0.0
 
     async def _store_seen(self) -> None:
         while self._to_mark:

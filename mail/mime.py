@@ -3,13 +3,16 @@
 Owns: reading a message without ever raising, choosing the best alternative of a
 multipart/alternative, decoding any charset and transfer encoding, turning HTML into text
 (quoted <blockquote>s dropped), collecting text/calendar and application/ics parts (also inside
-forwarded message/rfc822 attachments), and safe header access (sender, Date, Subject).
+forwarded message/rfc822 attachments), safe header access (sender, Date, Subject), a mail's
+de-duplication key (`message_key`) and reading the receiving MTA's verdict from
+Authentication-Results headers (RFC 8601, `authenticated`).
 Must not touch: the network, the clock, booking rules, or date/count wording (mail.datetext).
 """
 from __future__ import annotations
 
 import codecs
 import email
+import hashlib
 import email.policy
 import email.utils
 import html
@@ -275,3 +278,100 @@ def html_to_text(markup: str) -> str:
         text = html.unescape(re.sub(r"<[^>]*>", " ", markup))
     lines = (" ".join(line.split()) for line in text.replace("\xa0", " ").splitlines())
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# --- identity: the de-duplication key and sender authentication ------------------------------
+
+def message_key(raw: bytes, message_id: str | None) -> str:
+    """What identifies one mail across SMTP retries, IMAP re-fetches and journal replays: its
+    Message-ID, or, for a mail without one, a digest of its exact bytes."""
+    if message_id and message_id.strip():
+        return message_id.strip()
+    return f"<{hashlib.sha256(bytes(raw)).hexdigest()}@confbot>"
+
+
+_COMMENT_OR_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\(')
+_PROPERTY = re.compile(r'([\w.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s;]+)')
+
+
+def _strip_comments(value: str) -> str:
+    """RFC 5322 comments "( … )" (nested) removed; quoted strings kept as they are."""
+    out, depth, i = [], 0, 0
+    while i < len(value):
+        ch = value[i]
+        if depth == 0 and ch == '"':
+            match = _COMMENT_OR_QUOTED.match(value, i)
+            end = match.end() if match and match.group().startswith('"') else len(value)
+            out.append(value[i:end])
+            i = end
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")" and depth:
+            depth -= 1
+        elif ch == "\\" and depth:
+            i += 1
+        elif depth == 0:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def auth_results(value: str) -> tuple[str, list[dict[str, str]]]:
+    """One Authentication-Results value → (authserv-id, [{"method": "dkim", "result": "pass",
+    "header.d": "example.com", …}, …]); names lower-cased, quotes removed."""
+    segments = [seg.strip() for seg in _strip_comments(value).split(";")]
+    head = segments[0].split()
+    authserv = head[0].strip('"').lower() if head else ""
+    results = []
+    for segment in segments[1:]:
+        pairs = [(k.lower(), v.strip('"')) for k, v in _PROPERTY.findall(segment)]
+        if not pairs:
+            continue  # "none", or garbage
+        method, result = pairs[0]
+        results.append({**{k: v for k, v in pairs[1:]}, "method": method.split("/")[0],
+                        "result": result.lower()})
+    return authserv, results
+
+
+def authenticated(msg: Message, authserv_id: str) -> bool:
+    """True when the receiving MTA named `authserv_id` vouches for the From domain: dmarc=pass
+    (for that header.from), dkim=pass with header.d (or header.i's domain) equal to it, or
+    spf=pass with smtp.mailfrom in it. Only the TOPMOST Authentication-Results headers count,
+    as long as they carry our authserv-id: anything below may have come with the mail and be
+    forged (RFC 8601 section 5). A mail with more than one From address is never trusted."""
+    try:
+        froms = msg.get_all("From") or []
+        if len(froms) != 1 or len(getattr(froms[0], "addresses", ()) or ()) > 1:
+            return False
+        domain = sender(msg).rpartition("@")[2].rstrip(".")
+        if not domain:
+            return False
+        wanted = authserv_id.strip().lower()
+        for value in msg.get_all("Authentication-Results") or []:
+            authserv, results = auth_results(" ".join(str(value).split()))
+            if authserv != wanted:
+                return False   # the run of our own headers at the top has ended
+            if any(_vouches(r, domain) for r in results):
+                return True
+        return False
+    except Exception:
+        return False
+
+
+def _domain_of(value: str) -> str:
+    return value.rpartition("@")[2].strip().strip("<>").rstrip(".").lower()
+
+
+def _vouches(result: dict[str, str], domain: str) -> bool:
+    if result["result"] != "pass":
+        return False
+    match result["method"]:
+        case "dmarc":
+            return _domain_of(result.get("header.from", domain)) == domain
+        case "dkim":
+            return domain in (_domain_of(result.get("header.d", "")),
+                              _domain_of(result.get("header.i", "")))
+        case "spf":
+            return _domain_of(result.get("smtp.mailfrom", "")) == domain
+    return False

@@ -3,7 +3,10 @@
 Owns: putting one finished message (raw bytes + envelope) on its way — `RelaySender` hands it
 to the configured relay, `MaildirOutbox` writes it atomically (tmp/ then rename into new/)
 under `settings.mail.outbox_dir`. `send` raises on any failure; retrying with backoff and
-never dropping a reply is the pipeline's job, not ours.
+never dropping a reply is the pipeline's job, not ours. A failure that retrying cannot heal
+(the relay answers 5xx for the recipients or the data of THIS mail) is raised as
+`SendRefused` with `permanent = True`; everything else (4xx, connection, TLS, AUTH, a refused
+sender, which would hit every mail alike) stays temporary.
 Must not touch: the store, the agent, message composition, or any other adapter.
 """
 from __future__ import annotations
@@ -27,7 +30,16 @@ class Sender(Protocol):
 
 
 class SendRefused(Exception):
-    """The relay accepted the connection but refused some recipients."""
+    """The relay accepted the connection but refused this mail: some or all recipients, or
+    its data. `permanent`: every refusal was a 5xx (retrying would be refused again)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _permanent(code: int | None) -> bool:
+    return code is not None and 500 <= code < 600
 
 
 class RelaySender:
@@ -48,12 +60,24 @@ class RelaySender:
             hostname=s.host, port=s.port, use_tls=s.tls, start_tls=s.starttls,
             tls_context=self._tls_context, username=s.user or None,
             password=s.password or None, timeout=self._timeout)
-        async with client:
-            refused, _ = await client.sendmail(mail_from, list(rcpt_to), raw)
+        try:
+            async with client:
+                refused, _ = await client.sendmail(mail_from, list(rcpt_to), raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:      # every recipient refused
+            codes = [r.code for r in exc.recipients]
+            raise SendRefused(f"refused recipients: {sorted(r.recipient for r in exc.recipients)}"
+                              f" ({exc})", permanent=bool(codes) and all(map(_permanent, codes))
+                              ) from exc
+        except (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError) as exc:
+            if not _permanent(exc.code):
+                raise
+            raise SendRefused(f"refused: {exc.code} {exc.message}", permanent=True) from exc
         # aiosmtplib returns the recipients the relay refused while accepting others; a
-        # partial refusal is still a failure for a reply that must reach everyone.
+        # partial refusal is still a failure for a reply that must reach everyone. When all
+        # the refusals are 5xx, the others have their copy and a retry would only repeat it.
         if refused:
-            raise SendRefused(f"refused recipients: {sorted(refused)}")
+            raise SendRefused(f"refused recipients: {sorted(refused)}",
+                              permanent=all(_permanent(r.code) for r in refused.values()))
 
 
 class MaildirOutbox:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
 
-from bot.booking import Booking, BookingRequest, DialInMode
+from bot.booking import PAST_GRACE, Booking, BookingRequest, DialInMode, elapsed, utc_add
 from bot.settings import Settings
 from mail.body import booking_text
 from mail.datetext import (When, detect_language, find_count, find_duration, find_when,
@@ -24,7 +25,7 @@ from mail.invite import Invitation, read_invitation
 from mail.mime import extract, header, read_message, sender, sent_at
 
 __all__ = ["Parsed", "ParseError", "parse_booking", "parse_change", "read_message",
-           "detect_language"]
+           "detect_language", "clean_title", "strip_subject_prefixes"]
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,8 @@ def _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
         end = datetime.combine(start.date(), when.end, start.tzinfo)
         if end <= start:
             end += timedelta(days=1)
-    else:
-        end = start + (duration or timedelta(minutes=settings.capacity.default_minutes))
+    else:   # "3 hours" are three real hours, also on the nights the clocks change
+        end = utc_add(start, duration or timedelta(minutes=settings.capacity.default_minutes))
     request = BookingRequest(start=start, end=end, participants=count, title=title,
                              organizer=organizer, invitees=invitees, language=lang,
                              dial_in_mode=_dial_in_mode(text))
@@ -185,7 +186,7 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
         return refuse(f"The calendar mail is not an invitation (METHOD:{inv.method}); to change or "
                       f"cancel a booking, reply to its confirmation.", "not_a_booking")
     description = booking_text(inv.description)
-    title = inv.summary or _title(text, subject)[0]
+    title = clean_title(inv.summary or "") or _title(text, subject)[0]
     invitees = tuple(dict.fromkeys(a for a in (inv.organizer, *inv.attendees)
                                    if a and a not in (own, organizer)))
     stated, _ = find_count(text + "\n" + description)
@@ -196,7 +197,7 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
         return refuse(detail, missing=("start",) + (() if title else ("title",)))
     if not title:
         return refuse(_missing_sentence(("title",), None), missing=("title",))
-    end = inv.end or inv.start + timedelta(minutes=settings.capacity.default_minutes)
+    end = inv.end or utc_add(inv.start, timedelta(minutes=settings.capacity.default_minutes))
     request = BookingRequest(start=inv.start, end=end, participants=participants, title=title,
                              organizer=organizer, invitees=invitees, language=lang,
                              dial_in_mode=_dial_in_mode(text + "\n" + description),
@@ -206,11 +207,12 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
 
 def _checked(request: BookingRequest, now: datetime, settings: Settings, refuse) -> Parsed | ParseError:
     cap = settings.capacity
-    minutes = int(request.duration.total_seconds() // 60)
+    minutes = int(request.duration.total_seconds() // 60)   # real minutes (UTC), not wall clock
     when = _say(request.start)
-    if request.end <= request.start:
+    if request.duration <= timedelta(0):
         return refuse(_missing_sentence(("duration",), None), missing=("duration",))
-    if request.start < now:
+    # The same grace as the capacity planner: "now, 10:00" arriving at 10:02 still books.
+    if elapsed(now, request.start) < -PAST_GRACE:
         return refuse(f"The conference would start on {when}, which is in the past.", "past")
     if minutes > cap.max_minutes:
         return refuse(f"The conference would last {minutes} minutes; at most {cap.max_minutes} "
@@ -230,17 +232,43 @@ def _start(when: When, base: datetime) -> datetime | None:
     if when.day is not None:
         return datetime.combine(when.day, when.start, base.tzinfo)
     today = datetime.combine(base.date(), when.start, base.tzinfo)
-    return today if today > base else None   # a bare time means today, if still ahead
+    # A bare time means today, if still ahead (or only just past: the late-mail grace).
+    return today if elapsed(base, today) > -PAST_GRACE else None
+
+
+TITLE_MAX = 200
+# Bidirectional overrides and isolates: they make a title read differently than it is.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def clean_title(text: str) -> str:
+    """One line of at most TITLE_MAX characters: every run of whitespace (line breaks,
+    U+2028/U+2029, tabs) becomes one space, control and bidi-override characters are dropped.
+    A title goes into Subject headers and .ics SUMMARY lines, where a line break is an error."""
+    kept = []
+    for ch in text:
+        if ch.isspace() or unicodedata.category(ch) in ("Zl", "Zp"):
+            kept.append(" ")
+        elif unicodedata.category(ch) == "Cc" or ch in _BIDI:
+            continue
+        else:
+            kept.append(ch)
+    return " ".join("".join(kept).split())[:TITLE_MAX].strip()
+
+
+def strip_subject_prefixes(subject: str) -> str:
+    """The subject without reply/forward prefixes ("Re:", "AW:", "Fwd:", "[extern]" …)."""
+    return _SUBJECT_PREFIX.sub("", subject)
 
 
 def _title(text: str, subject: str) -> tuple[str, str]:
     match = _TITLE_LINE.search(text)
     if match:
-        title = match.group(1).strip(" *\"'")
+        title = clean_title(match.group(1).strip(" *\"'")).strip(" *\"'")
         rest = text[:match.start()] + text[match.end():]
         if title:
-            return title[:200], rest
-    return _SUBJECT_PREFIX.sub("", subject).strip()[:200], text
+            return title, rest
+    return clean_title(_SUBJECT_PREFIX.sub("", subject)), text
 
 
 def _invitees(text: str, organizer: str, own: str) -> tuple[str, ...]:
@@ -290,15 +318,15 @@ def parse_change(msg: Message | bytes, *, now: datetime, settings: Settings,
             start = datetime.combine(when.day, current.start.astimezone(zone).timetz())
         if start is not None:
             out["start"] = start
-        anchor = start or (current.start if current else None)
+        anchor = start or (current.start.astimezone(zone) if current else None)
         if anchor is not None:
-            if when.end is not None:
-                end = datetime.combine(anchor.date(), when.end, anchor.tzinfo)
-                out["end"] = end if end > anchor else end + timedelta(days=1)
+            if when.end is not None:   # an end time is read on the local wall clock
+                end = datetime.combine(anchor.astimezone(zone).date(), when.end, zone)
+                out["end"] = end if elapsed(anchor, end) > timedelta(0) else end + timedelta(days=1)
             elif duration is not None:
-                out["end"] = anchor + duration
+                out["end"] = utc_add(anchor, duration)
             elif start is not None and current is not None:
-                out["end"] = start + (current.end - current.start)
+                out["end"] = utc_add(start, elapsed(current.start, current.end))
         if count:
             out["participants"] = count
         return out

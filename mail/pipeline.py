@@ -2,15 +2,18 @@
 agent policy, the store and outbound mail. One policy, two transports (STYLE lesson 8).
 
 Owns the order that makes "a crash never loses a mail or a reply" true:
-  accept(raw) → journal the raw bytes FIRST → skip a Message-ID already processed →
+  accept(raw) → journal the raw bytes FIRST → skip a mail already processed (by Message-ID, or
+  by a digest of its bytes when it has none: `mail.mime.message_key`) →
   agent.handle() in a worker thread (one decision at a time) → in ONE store transaction: queue
   every reply, mark the Message-ID processed, set the journal outcome → wake the sender.
 Every reply leaves with the null envelope sender `<>` (RFC 3834: no bounce loops). A duplicate
 Message-ID is answered by nothing new; its listeners hear when the original's replies went out.
 The sender loop sends due mail through the outbound adapter, retries with the backoff of
-`settings.mail.retry_seconds` (the last step repeats forever: a reply is never dropped), and
-tells `on_sent` listeners when every reply for a journal row has gone out (the IMAP agent sets
-\\Seen then). At start it replays journal rows that never got an outcome (crash recovery).
+`settings.mail.retry_seconds` (the last step repeats), and tells `on_sent` listeners when every
+reply for a journal row is done (the IMAP agent sets \\Seen then). A reply is never dropped,
+but one refused permanently (5xx: the adapter raises with `permanent = True`) or still failing
+`settings.mail.give_up_hours` after its first failure is dead-lettered: kept in the queue,
+logged at ERROR with its journal id, no longer retried, and counted as done. At start it replays journal rows that never got an outcome (crash recovery).
 Must not touch: sockets or mail libraries (the transports and outbound adapters do that),
 the booking policy (the agent's) or SQL (the store's).
 """
@@ -27,6 +30,7 @@ from typing import Callable, Protocol, Sequence
 
 from bot.mailstore import NULL_SENDER, Draft, duplicate_outcome
 from bot.settings import Settings
+from mail.mime import message_key
 from mail.parse import read_message
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,8 @@ class Sender(Protocol):
 
 
 class Deciding(Protocol):
-    def handle(self, msg: EmailMessage, now: datetime): ...  # -> Decision(replies, outcome)
+    def handle(self, msg: EmailMessage, now: datetime, *,
+               message_key: str | None = None): ...  # -> Decision(replies, outcome)
 
 
 def envelope_of(raw: bytes) -> tuple[str | None, str | None]:
@@ -123,21 +128,23 @@ class MailPipeline:
 
     async def _process(self, journal_id: int, raw: bytes, message_id: str | None) -> None:
         now = self.now()
+        # A mail without a Message-ID is recognised again by its exact bytes (SMTP retry,
+        # IMAP re-fetch, journal replay), so it is never booked twice.
+        key = message_key(raw, message_id)
         # One decision at a time (the agent keeps rate state), and the duplicate check inside
         # the same lock: two transports delivering one mail at once still get one answer.
         async with self._decide_lock:
-            original = self.store.processed_journal(message_id) if message_id else None
+            original = self.store.processed_journal(key)
             if original is None:
                 try:
-                    decision = await asyncio.to_thread(self._decide, raw, now)
+                    decision = await asyncio.to_thread(self._decide, raw, now, key)
                 except Exception as exc:
                     self.store.set_outcome(journal_id, f"error: {type(exc).__name__}: {exc}")
                     raise
                 drafts = self._drafts(journal_id, decision.replies)
                 # Replies, processed Message-ID and outcome in ONE transaction: a crash
                 # leaves all or nothing, so a replay never queues a reply twice.
-                original = self.store.commit_decision(journal_id, decision.outcome, drafts,
-                                                      message_id)
+                original = self.store.commit_decision(journal_id, decision.outcome, drafts, key)
             else:
                 self.store.set_outcome(journal_id, duplicate_outcome(original))
         if original is not None:
@@ -165,8 +172,8 @@ class MailPipeline:
             drafts.append(Draft(wire, tuple(rcpt), NULL_SENDER))
         return drafts
 
-    def _decide(self, raw: bytes, now: datetime):
-        return self.agent.handle(read_message(raw), now)
+    def _decide(self, raw: bytes, now: datetime, key: str):
+        return self.agent.handle(read_message(raw), now, message_key=key)
 
     async def recover(self) -> int:
         """Replay journal rows without an outcome (the process died while handling them)."""
@@ -193,18 +200,38 @@ class MailPipeline:
             try:
                 await self.outbound.send(mail.raw, mail.mail_from, mail.rcpt_to)
             except Exception as exc:
-                delay = retry_delay(mail.attempts, self.settings.mail.retry_seconds)
-                self.store.mark_retry(mail.id, f"{type(exc).__name__}: {exc}", self.now() + delay)
-                log.warning("outgoing #%s failed (attempt %d), retry in %ss: %r", mail.id,
-                            mail.attempts + 1, int(delay.total_seconds()), exc)
+                self._failed(mail, exc)
                 continue
             self.store.mark_sent(mail.id, self.now())
             sent += 1
-            if mail.journal_id is not None and self.store.pending_for_journal(mail.journal_id) == 0:
-                self._notify(mail.journal_id)
-                for duplicate in self._waiting.pop(mail.journal_id, ()):
-                    self._notify(duplicate)
+            self._done(mail.journal_id)
         return sent
+
+    def _failed(self, mail, exc: Exception) -> None:
+        """Retry later, or dead-letter: a permanent refusal (5xx) will not heal by itself,
+        and neither will a reply still failing after `give_up_hours`."""
+        now = self.now()
+        error = f"{type(exc).__name__}: {exc}"
+        give_up = timedelta(hours=self.settings.mail.give_up_hours)
+        too_old = mail.first_failed is not None and now - mail.first_failed >= give_up
+        if getattr(exc, "permanent", False) or too_old:
+            self.store.mark_dead(mail.id, error, now)
+            log.error("outgoing #%s (journal #%s, to %s) given up after %d attempt(s): %s",
+                      mail.id, mail.journal_id, ", ".join(mail.rcpt_to), mail.attempts + 1,
+                      error)
+            self._done(mail.journal_id)
+            return
+        delay = retry_delay(mail.attempts, self.settings.mail.retry_seconds)
+        self.store.mark_retry(mail.id, error, now + delay, failed_at=now)
+        log.warning("outgoing #%s failed (attempt %d), retry in %ss: %r", mail.id,
+                    mail.attempts + 1, int(delay.total_seconds()), exc)
+
+    def _done(self, journal_id: int | None) -> None:
+        """A reply was sent or dead-lettered: when none of its row is left, tell listeners."""
+        if journal_id is not None and self.store.pending_for_journal(journal_id) == 0:
+            self._notify(journal_id)
+            for duplicate in self._waiting.pop(journal_id, ()):
+                self._notify(duplicate)
 
     async def run_sender(self) -> None:
         """Recover, then send due mail whenever woken or every `poll_seconds` (retries)."""

@@ -26,6 +26,9 @@ TEXTS = {
         "when": "When",
         "participants": "Participants",
         "invitees": "Invitees",
+        "not_invited": ("Not invited by mail (more addresses than participants, or more than "
+                        "{limit}); please pass the dial-in number and participant PIN on "
+                        "yourself"),
         "status": "Status",
         "state_active": "confirmed",
         "state_cancelled": "cancelled",
@@ -93,6 +96,9 @@ TEXTS = {
         "when": "Termin",
         "participants": "Teilnehmende",
         "invitees": "Eingeladen",
+        "not_invited": ("Nicht per Mail eingeladen (mehr Adressen als Teilnehmende oder mehr "
+                        "als {limit}); bitte geben Sie Einwahlnummer und Teilnehmer-PIN selbst "
+                        "weiter"),
         "status": "Status",
         "state_active": "bestätigt",
         "state_cancelled": "storniert",

@@ -80,11 +80,11 @@ class MemoryLedger:
         self._bookings[reference] = updated
         return Reserved(updated)
 
-    def cancel(self, reference: str) -> Booking | None:
+    def cancel(self, reference: str, source_message_id: str | None = None) -> Booking | None:
         old = self._bookings.get(reference)
         if old is None or not old.active:
             return old
-        cancelled = old.with_changes(status=BookingStatus.CANCELLED)
+        cancelled = old.with_changes(status=BookingStatus.CANCELLED, cancelled_by=source_message_id)
         self._bookings[reference] = cancelled
         return cancelled
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from bot.booking import BookingStatus
 from bot.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
+from mail import compose
 from mail.agent import Agent, Decision, find_reference, sender_allowed
 from mail.mime import sender as sender_of
 from mail.parse import read_message
@@ -536,8 +537,11 @@ def test_any_mail_from_an_allowed_sender_is_answered_as_a_threaded_auto_reply(ca
     never raises, and the sender always gets a reply (or the mail is explicitly ignored);
     every reply to the sender is threaded to the mail and marked automatic."""
     raw, message_id = case
-    decision = Agent(SETTINGS, MemoryLedger(seed=1)).handle(read_message(raw), NOW)
+    ledger = MemoryLedger(seed=1)
+    decision = Agent(SETTINGS, ledger).handle(read_message(raw), NOW)
     assert decision.replies or decision.outcome.startswith("ignored: "), decision.outcome
+    if decision.outcome.startswith("error:"):
+        assert ledger.list() == [], "an error must leave nothing reserved"
     to_sender = [r for r in decision.replies if r["To"] == "alice@example.com"]
     assert to_sender or decision.outcome.startswith("ignored: "), decision.outcome
     for reply in to_sender:
@@ -600,3 +604,204 @@ def test_every_reply_to_the_organizer_is_threaded_and_automatic(agent):
             else:
                 assert reply["Auto-Submitted"] == "auto-generated"
                 assert reply["In-Reply-To"] is None
+
+
+# --- nothing half-booked: a reply that cannot be composed withdraws the booking ------------------
+
+def test_a_confirmation_that_cannot_be_composed_gives_the_lines_back(ledger, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+    monkeypatch.setattr(compose, "invitee_mail", broken)
+    agent = Agent(SETTINGS, ledger)
+    request = mail(message_id="<torn@example.com>")
+    decision = agent.handle(request, NOW)
+    assert decision.outcome.startswith("error: ValueError")
+    assert to(decision) == ["alice@example.com"] and "has been kept" in text(decision.replies[0])
+    assert ledger.list() == []                                  # no lines held
+    assert all(b.participant_pin not in decision.replies[0].as_string()
+               for b in ledger.list(include_cancelled=True))
+    again = agent.handle(request, NOW + timedelta(minutes=1))   # the journal replay
+    assert again.outcome.startswith("error: ") and to(again) == ["alice@example.com"]
+    assert ledger.list() == []
+
+
+def test_an_invitation_whose_summary_has_a_line_break_is_booked_with_a_one_line_subject(agent, ledger):
+    raw = ("From: Alice <alice@example.com>\r\nTo: " + BOT + "\r\nSubject: Einladung\r\n"
+           "Date: Fri, 10 Jan 2025 08:00:00 +0000\r\nMessage-ID: <inv-nl@example.com>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REQUEST; charset=utf-8\r\n\r\n"
+           "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nPRODID:-//x//y//EN\r\n"
+           "BEGIN:VEVENT\r\nUID:nl@example.com\r\nDTSTART:20250114T090000Z\r\n"
+           "DTEND:20250114T100000Z\r\nSUMMARY:Quarterly review\\nsecond line\r\n"
+           "ORGANIZER:mailto:alice@example.com\r\nATTENDEE:mailto:bob@example.com\r\n"
+           "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    decision = agent.handle(read_message(raw.encode()), NOW)
+    assert decision.outcome.startswith("booked CB-"), decision.outcome
+    assert ledger.list()[0].title == "Quarterly review second line"
+    assert to(decision) == ["alice@example.com", "bob@example.com"]
+    assert "\n" not in decision.replies[0]["Subject"]
+
+
+# --- fan-out: invitee mails are capped ------------------------------------------------------------
+
+def test_invitee_mails_never_exceed_the_participants_minus_the_organizer(agent, ledger):
+    victims = "\n".join(f"victim{i}@mail{i}.example" for i in range(1, 101))
+    body = f"Please book a conference on 14.01.2025 at 10:00 for 60 minutes with 2 participants.\n{victims}\n"
+    decision, reference = book(agent, body)
+    assert to(decision) == ["alice@example.com", "victim1@mail1.example"]
+    confirmation = text(decision.replies[0])
+    assert "Not invited by mail" in confirmation
+    assert "  - victim2@mail2.example" in confirmation and "  - victim100@mail100.example" in confirmation
+    assert "  - victim1@mail1.example" not in confirmation
+
+
+def test_invitee_mails_are_capped_by_max_invitees(ledger):
+    settings = replace(SETTINGS, mail=replace(SETTINGS.mail, max_invitees=3))
+    invitees = " ".join(f"p{i}@example.com" for i in range(10))
+    decision, _ = book(Agent(settings, ledger), BOOKING_EN.replace("8 participants", "15 participants")
+                       + invitees + "\n")
+    assert to(decision) == ["alice@example.com", "bob@example.com", "carol@example.com",
+                            "p0@example.com"]
+    listed = [line for line in text(decision.replies[0]).splitlines() if line.startswith("  - ")]
+    assert listed == [f"  - p{i}@example.com" for i in range(1, 10)]
+
+
+def test_cancel_notices_go_only_to_those_who_were_invited(ledger):
+    agent = Agent(replace(SETTINGS, mail=replace(SETTINGS.mail, max_invitees=1)), ledger)
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "cancel\n"), NOW)
+    assert to(decision) == ["alice@example.com", "bob@example.com"]
+
+
+# --- forged senders: Authentication-Results from our own MTA ------------------------------------------
+
+AUTHSERV = "mx.conf.example"
+AUTH_SETTINGS = replace(SETTINGS, mail=replace(SETTINGS.mail, authserv_id=AUTHSERV))
+
+
+def auth_mail(*results: str, sender: str = "Alice <alice@example.com>") -> EmailMessage:
+    raw = "".join(f"Authentication-Results: {r}\r\n" for r in results)
+    msg = mail(sender=sender)
+    return read_message(raw.encode() + msg.as_bytes())
+
+
+@pytest.mark.parametrize("results", [
+    (f"{AUTHSERV}; dkim=pass (2048-bit key) header.d=example.com header.s=s1",),
+    (f"{AUTHSERV}; dkim=pass header.i=@example.com",),
+    (f"{AUTHSERV.upper()}; spf=pass smtp.mailfrom=alice@example.com",),
+    (f"{AUTHSERV} 1; spf=fail smtp.mailfrom=x@evil.example; dmarc=pass (p=reject) header.from=example.com",),
+    (f"{AUTHSERV}; spf=softfail smtp.mailfrom=example.com", f"{AUTHSERV}; dkim=pass header.d=example.com"),
+])
+def test_a_mail_our_mta_authenticated_for_its_from_domain_is_handled(ledger, results):
+    decision = Agent(AUTH_SETTINGS, ledger).handle(auth_mail(*results), NOW)
+    assert decision.outcome.startswith("booked CB-"), decision.outcome
+
+
+@pytest.mark.parametrize("results", [
+    (),                                                                      # no verdict at all
+    (f"{AUTHSERV}; dkim=fail header.d=example.com; spf=fail smtp.mailfrom=alice@example.com",),
+    (f"{AUTHSERV}; dkim=pass header.d=evil.example",),                      # someone else's key
+    (f"{AUTHSERV}; spf=pass smtp.mailfrom=bounce@evil.example",),           # someone else's envelope
+    (f"{AUTHSERV}; dmarc=pass header.from=evil.example",),
+    (f"{AUTHSERV}; none",),
+    ("mx.evil.example; dkim=pass header.d=example.com",),                   # another server's word
+    # the forger's header below another server's: only the topmost run of ours counts
+    ("relay.other.example; spf=none", f"{AUTHSERV}; dkim=pass header.d=example.com"),
+    (f"{AUTHSERV}; dkim=pass (header.d=example.com) header.d=evil.example",),  # a comment is no value
+])
+def test_an_unauthenticated_mail_is_ignored_without_any_reply(ledger, results):
+    decision = Agent(AUTH_SETTINGS, ledger).handle(auth_mail(*results), NOW)
+    assert decision == Decision((), "ignored: unauthenticated")
+    assert ledger.list(include_cancelled=True) == []
+
+
+def test_an_unauthenticated_follow_up_cannot_cancel(ledger):
+    _, reference = book(Agent(SETTINGS, ledger))
+    forged = follow_up(reference, "cancel\n")
+    decision = Agent(AUTH_SETTINGS, ledger).handle(forged, NOW)
+    assert decision.outcome == "ignored: unauthenticated" and decision.replies == ()
+    assert ledger.get(reference).active
+
+
+def test_an_unauthenticated_stranger_gets_no_refusal_either(ledger):
+    decision = Agent(AUTH_SETTINGS, ledger).handle(mail(sender="mallory@evil.example"), NOW)
+    assert decision == Decision((), "ignored: unauthenticated")
+
+
+def test_a_mail_with_two_from_addresses_is_never_authenticated(ledger):
+    msg = auth_mail(f"{AUTHSERV}; dkim=pass header.d=example.com",
+                    sender="alice@example.com, mallory@evil.example")
+    assert Agent(AUTH_SETTINGS, ledger).handle(msg, NOW).outcome == "ignored: unauthenticated"
+
+
+# --- commands: only an order counts, never a negated or buried word -------------------------------
+
+@pytest.mark.parametrize("body", [
+    "Bitte NICHT absagen, ich wollte nur den Status wissen.\n",
+    "Bitte nicht stornieren!\n",
+    "Keine Änderung nötig, nur eine Frage zum Status.\n",
+    "Please don't cancel, I just wanted the status.\n",
+    "Do not cancel it. What is the status?\n",
+    "No need to change anything.\n",
+    "Thanks, all fine.\n\nWe may have to cancel next week, I will write again.\n",
+    "Alles gut so.\nStornieren müssen wir erst, wenn der Kunde absagt.\n",
+    "Should we cancel?\n",
+    "Müssen wir verschieben?\n",
+])
+def test_negated_questioning_or_buried_command_words_are_a_status_request(agent, ledger, body):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, body), NOW)
+    assert decision.outcome == f"status {reference}"
+    assert ledger.get(reference).active and ledger.get(reference).sequence == 0
+
+
+@pytest.mark.parametrize("body", [
+    "Hallo,\n\nbitte absagen.\n",
+    "Hi, please cancel it.\n",
+    "Guten Tag Frau Müller,\nwir müssen die Konferenz leider absagen.\n",
+    "Cancel. Thanks!\n",
+])
+def test_a_command_at_the_start_of_the_text_after_a_greeting_counts(agent, ledger, body):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, body), NOW)
+    assert decision.outcome == f"cancelled {reference}"
+
+
+@pytest.mark.parametrize("subject, outcome", [
+    ("Re: Confirmed: Quarterly review [{ref}] nicht stornieren", "status"),
+    ("AW: [{ref}] Storno", "cancelled"),
+    ("Re: Storno: Quarterly review [{ref}]", "cancelled"),
+    ("Re: Confirmed: Quarterly review [{ref}] - bitte keine Absage", "status"),
+])
+def test_a_command_in_the_subject_counts_only_at_its_start(agent, ledger, subject, outcome):
+    _, reference = book(agent)
+    decision = agent.handle(follow_up(reference, "\n", subject=subject.format(ref=reference)), NOW)
+    assert decision.outcome == f"{outcome} {reference}"
+
+
+# --- crash and replay -----------------------------------------------------------------------------
+
+def test_a_cancellation_replayed_after_a_crash_is_sent_again_not_refused(agent, ledger):
+    _, reference = book(agent)
+    cancel = follow_up(reference, "Please cancel it.\n")
+    agent.handle(cancel, NOW)                   # the ledger commits; the replies are lost
+    replay = agent.handle(cancel, NOW + timedelta(minutes=1))
+    assert replay.outcome == f"cancelled {reference}"
+    assert to(replay) == ["alice@example.com", "bob@example.com", "carol@example.com"]
+    assert all(calendar_of(r)[0] == "CANCEL" for r in replay.replies)
+    other = agent.handle(follow_up(reference, "Please cancel it.\n"), NOW)
+    assert other.outcome == f"refused: {reference} already cancelled"
+
+
+def raw_without_message_id(body: str = BOOKING_EN) -> bytes:
+    return ("From: Alice <alice@example.com>\r\nTo: " + BOT + "\r\nSubject: No id\r\n"
+            "Date: Fri, 10 Jan 2025 08:00:00 +0000\r\n\r\n" + body).encode()
+
+
+def test_a_mail_without_message_id_seen_twice_books_once(agent, ledger):
+    raw = raw_without_message_id()
+    first = agent.handle(read_message(raw), NOW)
+    again = agent.handle(read_message(raw), NOW + timedelta(minutes=5))
+    assert first.outcome.startswith("booked CB-") and again.outcome == first.outcome
+    assert len(ledger.list()) == 1
+    other = agent.handle(read_message(raw_without_message_id(BOOKING_EN + "\nThanks!\n")), NOW)
+    assert other.outcome != first.outcome and len(ledger.list()) == 2

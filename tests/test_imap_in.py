@@ -248,3 +248,35 @@ def test_an_unreachable_server_is_retried_with_backoff(dovecot):
 
     assert asyncio.run(main()) is True
     assert 4 <= agent.attempts <= 12  # 0.05, 0.1, 0.1, ... apart: backoff, not a busy loop
+
+
+class BusyOncePipeline(StandInPipeline):
+    """Its first hand-off fails as if the database were busy; later ones succeed."""
+    def __init__(self):
+        super().__init__()
+        self.failures = 0
+
+    async def accept(self, raw: bytes, transport: str) -> int:
+        if self.failures == 0:
+            self.failures += 1
+            raise RuntimeError("database is locked")
+        return await super().accept(raw, transport)
+
+
+def test_a_failed_hand_off_is_retried_without_new_mail_or_a_restart(dovecot):
+    box = dovecot.add_user(f"imap{next(_n)}")
+    pipeline = BusyOncePipeline()
+    agent = agent_for(dovecot, box, pipeline)   # idle_seconds stays at 25 minutes
+
+    async def scenario():
+        await wait_until(lambda: agent.idles >= 1)
+        await asyncio.to_thread(dovecot.deliver, box, mail("busy-1"))
+        journal_id, raw = await asyncio.wait_for(pipeline.arrived.get(), 5)
+        agent.mark_seen(journal_id)
+        await wait_until(lambda: "S" in dovecot.flags(box)["<busy-1@example.com>"])
+        return raw, agent.sessions
+
+    raw, sessions = run_with_agent(agent, scenario)
+    assert pipeline.failures == 1 and message_id(raw) == "<busy-1@example.com>"
+    assert len(pipeline.accepted) == 1
+    assert sessions == 1                        # no reconnect was needed

@@ -424,3 +424,134 @@ def test_bad_input_keeps_the_raw_mail_gets_an_answer_or_a_logged_refusal_and_ser
         assert {r.rcpt_to for r in replies} == {("alice@example.com",)}
         answer = next(parsed(r.raw) for r in replies if "CB-" not in parsed(r.raw)["Subject"])
         assert answer["In-Reply-To"] == bad.message_id
+
+
+# --- reviewer findings: replay of a cancellation, mail without Message-ID, dead letters ------------
+
+def cancel_mail(reference: str, tag: str) -> bytes:
+    return (f"From: alice@example.com\r\nTo: {BOT}\r\nSubject: Re: Confirmed [{reference}]\r\n"
+            f"Message-ID: <{tag}@example.com>\r\n\r\nPlease cancel it.\r\n").encode()
+
+
+def test_a_cancellation_torn_by_a_crash_is_answered_with_the_cancellation_at_the_next_start(tmp_path):
+    """ledger.cancel commits on its own; a crash before the replies are committed must not make
+    the replay answer "already cancelled": the invitees still need their CANCEL .ics."""
+    path = tmp_path / "confbot.sqlite3"
+    settings = settings_for(1)
+    store = SqliteStore(path)
+    pipeline = MailPipeline(settings, store, Agent(settings, store), None)
+    asyncio.run(pipeline.accept(booking_mail(f"tc-{next(_n)}", invitees="Invite bob@example.com."),
+                                "smtp"))
+    (booking,) = store.list()
+
+    def crash_at_outcome(db, journal_id, outcome):
+        raise Crash(f"died before writing {outcome!r}")
+    store._set_outcome = crash_at_outcome
+    with pytest.raises(Crash):
+        asyncio.run(pipeline.accept(cancel_mail(booking.reference, f"tc-cancel-{next(_n)}"), "smtp"))
+    cancelled = store.get(booking.reference)
+    store.close()
+    assert not cancelled.active                  # the ledger did commit the cancellation
+
+    async def restart():
+        async with Rig(tmp_path) as rig:
+            await rig.relay.next(5), await rig.relay.next(5)      # the booking's two replies
+            replies = [await rig.relay.next(5), await rig.relay.next(5)]
+            await asyncio.sleep(0.3)
+            return replies, rig.store.mails()
+
+    replies, rows = asyncio.run(restart())
+    assert sorted(r.rcpt_to for r in replies) == [("alice@example.com",), ("bob@example.com",)]
+    for reply in replies:
+        (ics,) = [p for p in parsed(reply.raw).iter_attachments()
+                  if p.get_content_type() == "text/calendar"]
+        assert ics.get_param("method") == "CANCEL"
+    assert rows[0].outcome == f"cancelled {booking.reference}"
+
+
+def test_a_mail_without_message_id_is_booked_once_whatever_the_transport_or_replay(tmp_path):
+    day = (datetime.now(BERLIN) + timedelta(days=3)).strftime("%d.%m.%Y")
+    raw = (f"From: Alice <alice@example.com>\r\nTo: {BOT}\r\nSubject: No id {next(_n)}\r\n\r\n"
+           f"Please book a conference on {day} at 10:00 for 60 minutes with 6 participants.\r\n"
+           ).encode()
+
+    async def scenario():
+        async with Rig(tmp_path) as rig:
+            first = await rig.pipeline.accept(raw, "smtp")
+            second = await rig.pipeline.accept(raw, "smtp")      # the client retried
+            third = await rig.pipeline.accept(raw, "imap")       # and it came by IMAP too
+            await rig.relay.next(5)
+            await asyncio.sleep(0.3)
+            return (first, second, third), list(rig.relay.received), rig.store
+
+    ids, received, store = asyncio.run(scenario())
+    assert len(store.list()) == 1 and len(received) == 1
+    outcomes = {m.id: m.outcome for m in store.mails()}
+    assert outcomes[ids[0]].startswith("booked CB-")
+    assert outcomes[ids[1]].startswith("duplicate") and outcomes[ids[2]].startswith("duplicate")
+
+
+def test_a_reply_refused_permanently_is_dead_lettered_logged_and_counts_as_done(tmp_path, caplog):
+    raw = booking_mail(f"dead-{next(_n)}", invitees="Please invite ghost@example.com.")
+
+    async def scenario():
+        async with Rig(tmp_path, retry_seconds=(1,)) as rig:
+            rig.relay.refuse = {"ghost@example.com"}
+            journal_id = await rig.pipeline.accept(raw, "smtp")
+            confirmation = await rig.relay.next(5)
+            await wait_until(lambda: journal_id in rig.sent_events)
+            await asyncio.sleep(1.5)                 # a retry would have happened by now
+            return journal_id, confirmation, list(rig.relay.received), rig.store
+
+    with caplog.at_level("ERROR", logger="mail.pipeline"):
+        journal_id, confirmation, received, store = asyncio.run(scenario())
+    assert confirmation.rcpt_to == ("alice@example.com",) and len(received) == 1
+    (dead,) = store.dead_mail()
+    assert dead.rcpt_to == ("ghost@example.com",) and dead.attempts == 1
+    assert "ghost@example.com" in dead.last_error and dead.journal_id == journal_id
+    assert store.due_mail(datetime.now(BERLIN) + timedelta(days=1)) == []
+    assert store.pending_for_journal(journal_id) == 0
+    assert any(f"journal #{journal_id}" in r.getMessage() and r.levelname == "ERROR"
+               for r in caplog.records)
+
+
+class AlwaysDown:
+    """An outbound double (same `send` interface) whose relay never answers."""
+    def __init__(self):
+        self.tries = 0
+
+    async def send(self, raw, mail_from, rcpt_to):
+        self.tries += 1
+        raise ConnectionRefusedError("relay unreachable")
+
+
+def test_a_reply_failing_for_give_up_hours_is_dead_lettered_and_counts_as_done(tmp_path):
+    start = datetime.now(BERLIN)
+    clock = [start]
+    settings = settings_for(1, retry_seconds=(60,), give_up_hours=72)
+    store = SqliteStore(tmp_path / "confbot.sqlite3")
+    outbound = AlwaysDown()
+    pipeline = MailPipeline(settings, store, Agent(settings, store), outbound,
+                            clock=lambda: clock[0])
+    heard: list[int] = []
+    pipeline.add_sent_listener(heard.append)
+
+    async def scenario():
+        journal_id = await pipeline.accept(booking_mail(f"old-{next(_n)}"), "smtp")
+        await pipeline.send_due()                             # first failure at `start`
+        clock[0] = start + timedelta(hours=71, minutes=59)
+        await pipeline.send_due()                             # still within the give-up time
+        alive = (store.dead_mail(), store.pending_for_journal(journal_id))
+        clock[0] = start + timedelta(hours=72, minutes=1)
+        await pipeline.send_due()
+        await pipeline.send_due()                             # dead: never tried again
+        await asyncio.sleep(0)
+        return journal_id, alive
+
+    journal_id, alive = asyncio.run(scenario())
+    assert alive == ([], 1)
+    (dead,) = store.dead_mail()
+    assert outbound.tries == 3 and dead.attempts == 3
+    assert dead.first_failed == start.replace(microsecond=0).astimezone(dead.first_failed.tzinfo)
+    assert "ConnectionRefusedError" in dead.last_error
+    assert heard == [journal_id]

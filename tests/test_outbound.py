@@ -112,3 +112,35 @@ def test_relay_sender_sends_automatic_replies_with_the_null_reverse_path():
 
     got = asyncio.run(scenario())
     assert (got.mail_from, got.rcpt_to, got.raw) == ("<>", ("alice@example.com",), REPLY)
+
+
+def send_to(relay_kwargs: dict, rcpt: list[str]):
+    async def scenario():
+        relay = await RecordingRelay(**relay_kwargs).start()
+        try:
+            await RelaySender(RelaySettings(host="127.0.0.1", port=relay.port)).send(
+                REPLY, "", rcpt)
+        except Exception as exc:
+            return exc, relay.received
+        finally:
+            await relay.stop()
+        return None, relay.received
+    return asyncio.run(scenario())
+
+
+def test_a_recipient_the_relay_refuses_with_5xx_is_a_permanent_failure():
+    exc, received = send_to({"refuse": {"ghost@example.com"}}, ["ghost@example.com"])
+    assert isinstance(exc, SendRefused) and exc.permanent
+    assert "ghost@example.com" in str(exc) and received == []
+
+
+def test_a_partial_5xx_refusal_is_permanent_and_the_others_got_their_copy():
+    exc, received = send_to({"refuse": {"ghost@example.com"}},
+                            ["alice@example.com", "ghost@example.com"])
+    assert isinstance(exc, SendRefused) and exc.permanent
+    assert [r.rcpt_to for r in received] == [("alice@example.com",)]
+
+
+def test_a_4xx_is_temporary():
+    exc, _ = send_to({"down": True}, ["alice@example.com"])
+    assert exc is not None and not getattr(exc, "permanent", False)

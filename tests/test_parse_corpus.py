@@ -7,7 +7,7 @@ or one that must be refused; `now` is given per mail, so nothing depends on the 
 from __future__ import annotations
 
 import tomllib
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -51,7 +51,9 @@ def test_corpus_mail_parses_as_expected(name):
         want = {k: case[k] for k in got}
         assert got == want
         assert r.invite_uid == case.get("invite_uid")
-        assert result.to_json()["duration_minutes"] == (r.end - r.start).total_seconds() // 60
+        # Real minutes: subtract in UTC (Python subtracts same-zone datetimes on the wall clock).
+        real = r.end.astimezone(timezone.utc) - r.start.astimezone(timezone.utc)
+        assert result.to_json()["duration_minutes"] == real.total_seconds() // 60
     else:
         assert isinstance(result, ParseError), result
         assert result.reason == case.get("reason")

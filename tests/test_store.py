@@ -432,3 +432,48 @@ def test_lookup_pin_finds_a_booking_outside_its_window_for_the_ivr(tmp_path):
     assert store.lookup_pin(b.participant_pin, after, timedelta(hours=12))[1] is False
     assert store.lookup_pin(b.participant_pin, after + timedelta(days=1), timedelta(hours=12)) is None
     assert store.lookup_pin("999999", now, timedelta(hours=12)) is None
+
+
+# --- reviewer findings: who cancelled, dead letters, upgrading a version-1 file ------------------
+
+def test_cancel_remembers_the_cancelling_mail_and_a_second_cancel_changes_nothing(store):
+    booking = store.reserve(request(at(10), at(11)), NOW, CAP, 6).booking
+    cancelled = store.cancel(booking.reference, "<cancel-1@example.com>")
+    assert cancelled.cancelled_by == "<cancel-1@example.com>"
+    again = store.cancel(booking.reference, "<cancel-2@example.com>")
+    assert again == cancelled == store.get(booking.reference)
+
+
+def test_a_dead_reply_is_kept_not_due_and_not_pending(store):
+    jid = store.journal(b"raw", "smtp", "<d@x>", "a@example.com", NOW)
+    mail_id = store.queue_mail(b"reply", "", ["ghost@example.com"], jid)
+    store.mark_retry(mail_id, "451 busy", NOW + timedelta(minutes=1), failed_at=NOW)
+    store.mark_retry(mail_id, "451 busy", NOW + timedelta(minutes=2),
+                     failed_at=NOW + timedelta(minutes=1))
+    [due] = store.due_mail(NOW + timedelta(hours=1))
+    assert due.first_failed == NOW and due.dead is None
+    store.mark_dead(mail_id, "550 no such user", NOW + timedelta(hours=2))
+    assert store.due_mail(NOW + timedelta(days=9)) == []
+    assert store.pending_for_journal(jid) == 0
+    [dead] = store.dead_mail()
+    assert (dead.id, dead.attempts, dead.last_error) == (mail_id, 3, "550 no such user")
+    assert dead.dead == NOW + timedelta(hours=2) and dead.first_failed == NOW
+
+
+def test_a_version_1_file_is_upgraded_keeping_its_rows(tmp_path):
+    from bot.store import MIGRATIONS
+    path = tmp_path / "v1.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    for sql in MIGRATIONS[0]:
+        db.execute(sql)
+    db.execute("INSERT INTO outbox (raw, mail_from, rcpt_to) VALUES (x'00', '', '[\"a@b.c\"]')")
+    db.close()
+    store = SqliteStore(path)
+    assert store.schema_version() == len(MIGRATIONS) >= 2
+    [mail] = store.due_mail(NOW)
+    assert mail.dead is None and mail.first_failed is None
+    booking = store.reserve(request(at(10), at(11)), NOW, CAP, 6).booking
+    assert store.get(booking.reference).cancelled_by is None
+    store.close()
