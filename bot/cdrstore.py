@@ -1,9 +1,9 @@
 """The calls table (adapter over sqlite3): one row per call, the raw data for billing (B8, O4).
 
 `CallRecords` is a mixin for `bot.store.SqliteStore` (like `bot.mailstore.MailJournal`): it uses
-the store's per-thread connection (`_db()`) and transactions (`_tx()`). Until the store's
-MIGRATIONS carry the table, `CallRecords` creates it itself (`CREATE TABLE IF NOT EXISTS`, once
-per object); `CallLog(store)` gives the same methods over an existing store object.
+the store's per-thread connection (`_db()`) and transactions (`_tx()`). The store's migration 3
+creates the table; over any other object with `_db()`/`_tx()`, `CallLog(store)` gives the same
+methods and creates the table itself (`CREATE TABLE IF NOT EXISTS`, once per object).
 Must not decide anything about calls or keep a clock: every time is passed in. Times are integer
 UTC epoch milliseconds (waiting time = joined - answered is wanted to the tenth of a second).
 """

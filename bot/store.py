@@ -26,6 +26,7 @@ from bot.capacity import Fits, Hold, Verdict, assess, search
 from bot.ledger import Full, Refused, Reserved, ReserveResult
 from bot.mailstore import Draft, MailJournal, OutgoingMail  # noqa: F401 (re-exported)
 from bot.mailstore import _dt, _ts  # one epoch-seconds convention for every table
+from bot.cdrstore import CALLS_SCHEMA, CallRecords
 from bot.settings import CapacitySettings
 
 DEFAULT_PATH = Path("var/confbot.sqlite3")
@@ -102,6 +103,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX outbox_journal ON outbox(journal_id)"
         " WHERE sent_ts IS NULL AND dead_ts IS NULL",
     ),
+    # 3: the calls table (billing raw data, B8/O4); IF NOT EXISTS: older files may have it
+    CALLS_SCHEMA,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -115,9 +118,12 @@ class SchemaTooNew(RuntimeError):
     """The file was written by a newer confbot; refusing to guess at its schema."""
 
 
-class SqliteStore(MailJournal):
+class SqliteStore(MailJournal, CallRecords):
     """Implements `bot.ledger.Ledger`; the journal and the outgoing queue come from
-    `bot.mailstore.MailJournal`, over the same connections and transactions."""
+    `bot.mailstore.MailJournal`, the calls table from `bot.cdrstore.CallRecords`, over the
+    same connections and transactions."""
+
+    _calls_ready = True  # the migrations create the calls table
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *,
                  pin_margin_minutes: int = DEFAULT_PIN_MARGIN_MINUTES,
