@@ -65,11 +65,14 @@ class App:
     async def start_voice(self) -> None:
         from bot.voice import VoiceService
         ivr = self._ivr_context()
+        if ivr is not None and self.settings.ivr.speech_model:
+            ivr.speech = await asyncio.to_thread(load_speech_model, self.settings)  # 2-4 s
         self.voice = VoiceService(self.settings, asyncio.get_running_loop(), ivr=ivr)
         await self.voice.start()
-        log.info("SIP on %s:%d (%s)%s", self.settings.sip.host, self.settings.sip.port,
+        log.info("SIP on %s:%d (%s)%s%s", self.settings.sip.host, self.settings.sip.port,
                  ", ".join(self.settings.sip.transports),
-                 "" if ivr is not None else " WITHOUT the IVR: direct-access numbers only")
+                 "" if ivr is not None else " WITHOUT the IVR: direct-access numbers only",
+                 ", spoken menu choices on" if ivr is not None and ivr.speech is not None else "")
 
     def _ivr_context(self):
         """The IVR's shared parts: the booking store (PINs, call records), the prompt catalog
@@ -91,7 +94,8 @@ class App:
             return None
         cache = render.PromptCache(speaker, data / "prompts", s.sip.clock_rate)
         return IvrContext(Prompts(cat, cache), store=self.store, names_dir=data / "names",
-                          default_language=s.service.default_language)
+                          default_language=s.service.default_language,
+                          languages=tuple(s.service.languages))
 
     # ---- live reload ----------------------------------------------------------------------------
     async def watch_config(self) -> None:
@@ -121,7 +125,8 @@ class App:
 
     def apply(self, new: Settings) -> None:
         old, self.settings = self.settings, new
-        for part in ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports", "service.data_dir"):
+        for part in ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports", "sip.clock_rate",
+                     "service.data_dir", "ivr.speech_model"):
             section, key = part.split(".")
             if getattr(getattr(old, section), key) != getattr(getattr(new, section), key):
                 log.warning("config: %s changed; it takes effect after a restart", part)
@@ -161,6 +166,27 @@ class App:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         log.info("stopped")
+
+
+def load_speech_model(settings: Settings, grammars=None):
+    """The vosk model of [ivr] speech_model, checked against every menu's words in every
+    configured language; None (logged as an error) when it cannot be used. The service then runs
+    with keys only: a caller can always press a key, so speech never keeps the phones down."""
+    from ivr import speech
+    path = settings.ivr.speech_model
+    try:
+        model = speech.SpeechModel(path)
+    except speech.SpeechUnavailable as e:
+        log.error("ivr.speech_model: %s; spoken menu choices are OFF (keys only)", e)
+        return None
+    problems = speech.grammar_problems(model, settings.service.languages,
+                                       grammars or speech.grammar_for)
+    if problems:
+        log.error("ivr.speech_model %s cannot serve the menus; spoken menu choices are OFF "
+                  "(keys only):\n  %s", path, "\n  ".join(problems))
+        return None
+    log.info("speech model %s loaded", path)
+    return model
 
 
 def _tls_context(ca_file: str | None):

@@ -246,7 +246,7 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "tls_cert": _str(True), "tls_key": _str(True), "srtp": _srtp, "log_level": _int(0, 6)}),
     "ivr": (S.IvrSettings, {
         "operator_uri": _sip_uri, "dialout_uri": _dialout_uri, "pin_tries": _int(1, 10),
-        "input_timeout_ms": _int(1000, 60000), "naming": _bool, "name_max_ms": _int(1000, 10000),
+        "input_timeout_ms": _int(1000, 60000), "dialout_ring_seconds": _int(5, 300), "naming": _bool, "name_max_ms": _int(1000, 10000),
         "tts_rate": _int(80, 400), "pin_caller_failures": _int(1), "pin_caller_window_minutes": _int(1),
         "pin_caller_lock_minutes": _int(1), "pin_global_failures_per_minute": _int(1),
         "pin_global_lock_minutes": _int(1), "dialout_per_call": _int(0, 100),

@@ -8,6 +8,11 @@ rendered in a worker thread, never on the loop) and `VoicePort`, the few operati
 from the voice service. Must not import pjsua2 or touch the bridge: `bot.voice` owns calls,
 rooms and the SIP adapter; the flows (`ivr.flow`, `ivr.invitee`) decide.
 
+Speech input (when the context has a model): each driver owns an `ivr.tap.SpeechInput`, shown
+every action list after it ran; it listens with the grammar of the menu asked (from
+`IvrContext.grammars`, in the call's current language) and its results are fed to the flow like
+keys. A name recording first pauses it (the voice service has one recorder per call).
+
 End of a prompt: the player is removed and `PromptFinished` fed when the WAV's known duration has
 elapsed (pjsua2's onEof2 runs on the media clock thread; see `bot.sip`).
 """
@@ -32,6 +37,8 @@ from bot.rooms import Direction, Role
 from ivr import events as ev
 from ivr.catalog import Catalog, resolve
 from ivr.render import PromptCache, read_wav, trim, write_wav
+from ivr.speech import GrammarSource, Menu, Recognizer, grammar_for
+from ivr.tap import Recognize, SpeechInput
 
 log = logging.getLogger("confbot.ivr")
 
@@ -135,10 +142,32 @@ class IvrContext:
     # PIN look-ups: reads (WAL lets them run beside the writes), never queued behind records
     pin_executor: concurrent.futures.Executor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, "confbot-pin"))
+    # speech input: a loaded ivr.speech.SpeechModel (None: keys only), the words of each menu
+    # (injectable: tests with a Korean model map Korean words to keys), the language-menu order
+    speech: object | None = None
+    grammars: GrammarSource = grammar_for
+    languages: tuple[str, ...] = ("de", "en")
+    speech_dir: Path = Path("/dev/shm")
 
     def __post_init__(self) -> None:
         # the calls table: the store itself once it mixes CallRecords in, else a view over it
         self.cdr = call_log(self.store) if self.store is not None else None
+        self._recognizers: dict[tuple[Menu, str, int], Recognize | None] = {}
+        self.background: set[asyncio.Future] = set()   # clean-ups that outlive their call
+
+    def recognizer(self, menu: Menu, language: str, sample_rate: int) -> Recognize | None:
+        """The (shared, thread-safe) recogniser of `menu` in `language`; None without words."""
+        key = (menu, language, sample_rate)
+        if key not in self._recognizers:
+            grammar = self.grammars(menu, language, self.languages)
+            self._recognizers[key] = (Recognizer(self.speech, grammar, sample_rate)
+                                      if grammar is not None and self.speech is not None else None)
+        return self._recognizers[key]
+
+    def keep(self, fut: asyncio.Future) -> None:
+        """Hold a strong reference to background work until it is done."""
+        self.background.add(fut)
+        fut.add_done_callback(self.background.discard)
 
     def record(self, fn: Callable[[CallRecords], None]) -> None:
         """Run a call-record write on the store's worker thread (ordered, off the loop)."""
@@ -179,6 +208,11 @@ class CallDriver:
         self._recording = False
         self.on_closed: Callable[[CallDriver], None] | None = None
         self.history: list[object] = []      # actions executed, bounded (for views and tests)
+        self.speech: SpeechInput | None = None
+        if ctx.speech is not None:
+            self.speech = SpeechInput(
+                call, voice, lambda menu: ctx.recognizer(menu, self.lang, voice.clock_rate),
+                self._heard, sample_rate=voice.clock_rate, directory=ctx.speech_dir)
 
     # ---- the entry point and the barrier ------------------------------------------------
 
@@ -188,10 +222,18 @@ class CallDriver:
         try:
             actions = self.flow.handle(event)
             self._execute(actions)
+            if self.speech is not None:
+                self.speech.after(actions)
         except Exception as exc:   # STYLE lesson 9: a bug ends this call, never the service
             self._fail(exc, event)
         if getattr(self.flow.state, "value", "") == "ended":
             self._close()
+
+    def _heard(self, event: ev.SpeechRecognized) -> None:
+        """The tap's result: spoken keys go to the flow exactly like pressed ones."""
+        if event.keyword is None:
+            log.info("call %s: heard %r, which is no choice here", self.call, event.text)
+        self.feed(event)
 
     def feed_soon(self, event) -> None:
         """Answers are fed after the current action list has run, never re-entrantly."""
@@ -204,6 +246,7 @@ class CallDriver:
             self.voice.hangup(self.call)
             return
         self.failed = self.closed = True
+        self._stop_speech()
         self._stop_audio()
         self._cancel_timers()
         try:
@@ -246,6 +289,7 @@ class CallDriver:
 
     def _close(self) -> None:
         self.closed = True
+        self._stop_speech()
         self._stop_audio()
         self._cancel_timers()
         for t in list(self._tasks):
@@ -348,7 +392,13 @@ class CallDriver:
         path, seconds = await self.ctx.prompts.wav(prompt, params, self.lang)
         self.voice.announce(room, path, seconds)
 
+    def _stop_speech(self) -> None:
+        if self.speech is not None and not self.speech.closed:
+            self.ctx.keep(self.speech.close())
+
     async def _record(self, max_ms: int) -> None:
+        if self.speech is not None:
+            await self.speech.pause()       # one recorder per call: the speech one goes first
         self.ctx.names_dir.mkdir(parents=True, exist_ok=True)
         path = str(self.ctx.names_dir / f"{self.call}-{next(_ids)}.wav")
         done = self.voice.start_recording(self.call, path)

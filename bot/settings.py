@@ -169,6 +169,7 @@ class IvrSettings:
     pin_global_failures_per_minute: int = 50
     pin_global_lock_minutes: int = 5
     # toll fraud: invitations by dial-out
+    dialout_ring_seconds: int = 30        # an unanswered dial-out gives up after this
     dialout_per_call: int = 3
     dialout_per_booking: int = 10
     dialout_per_caller_per_hour: int = 6

@@ -24,8 +24,13 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
   * a recorder's WAV header is written when the recorder is destroyed: `StopRecorder` drops it
     on the owner thread outside any callback and only then posts `RecorderStopped`.
   * REFER: `onCallTransferRequest` hands pjsua a fresh call object (`prm.newCall`) so the
-    referred party becomes one of our calls; the referrer's call is kept (`cont = False` on
-    the transfer status), so the bot acts as an RFC 4579-style conference factory.
+    referred party becomes one of our calls; pjsua answers 202 and NOTIFYs the referrer with
+    the new call's progress (sipfrag 100/180/200). The bot, as transferee, never ends the
+    referrer's call: it is an RFC 4579-style conference factory (bot.switchboard joins both).
+  * a re-INVITE (hold/resume, codec change) re-creates the call's stream and conference port:
+    the slot number may stay the same but its routes are gone. `CallMediaChanged` tells the
+    voice service to lay them again; recorders of the call are re-attached here.
+  * the pjsua2 subclasses (calls, account, log writer) live in `bot.sipcall`.
 """
 from __future__ import annotations
 
@@ -43,93 +48,18 @@ import pjsua2 as pj
 
 from bot.mixer import Connect, Disconnect, Relevel
 from bot.settings import SipSettings
+from bot.sipcall import LogWriter, PjAccount, PjCall
 from bot.sipevents import (AddPlayer, Answer, ApplyRoutes, CallConfirmed, CallEnded,  # noqa: F401
-                           CallMediaReady, CallOffered, CallRinging, Command, CommandFailed,
-                           DtmfMethod, DtmfReceived, Hangup, LevelsSampled, MakeCall,
-                           RecorderStopped, RemovePort, RunOnOwner, SipEvent, StartRecorder,
-                           StopRecorder, StreamStats, TransferRequested, request_user)
+                           CallMediaChanged, CallMediaReady, CallOffered, CallRinging, Command,
+                           CommandFailed, DtmfMethod, DtmfReceived, Hangup, LevelsSampled,
+                           MakeCall, RecorderStopped, RemovePort, RunOnOwner, SipEvent,
+                           StartRecorder, StopRecorder, StreamStats, TransferRequested,
+                           request_user)
 
 log = logging.getLogger("confbot.sip")
-pjlog = logging.getLogger("confbot.pjsip")
 
 PUMP_MS = 10
 T = TypeVar("T")
-
-
-_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: DtmfMethod.RFC4733,
-            pj.PJSUA_DTMF_METHOD_SIP_INFO: DtmfMethod.SIP_INFO}
-_PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
-
-
-# ---- pjsua2 subclasses (thin: they only translate callbacks into events) -----------------
-
-class _LogWriter(pj.LogWriter):
-    def write(self, entry: "pj.LogEntry") -> None:
-        pjlog.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), "%s", entry.msg.rstrip())
-
-
-def _barrier(fn):
-    """No exception may leave a pjsua2 callback: SWIG would print it and keep its traceback (and
-    with it our Call objects) alive past libDestroy, whose destructors then abort."""
-    def wrapper(self, *args):
-        try:
-            fn(self, *args)
-        except Exception:   # noqa: BLE001
-            log.exception("pjsua2 callback %s", fn.__name__)
-    wrapper.__name__ = fn.__name__
-    return wrapper
-
-
-class _PjCall(pj.Call):
-    def __init__(self, stack: "SipStack", account: "pj.Account", pj_id: int, call_id: str) -> None:
-        super().__init__(account, pj_id)
-        self.stack, self.call_id, self.media_ready = stack, call_id, False
-        self.confirmed = self.ringing = False
-
-    @_barrier
-    def onCallState(self, prm) -> None:
-        ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.stack._ended(self, ci.lastStatusCode, ci.lastReason)
-        elif ci.state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
-            self.confirmed = True
-            self.stack._post(CallConfirmed(self.call_id))
-        elif ci.state == pj.PJSIP_INV_STATE_EARLY and ci.role == pj.PJSIP_ROLE_UAC \
-                and not self.ringing:
-            self.ringing = True
-            self.stack._post(CallRinging(self.call_id, ci.lastStatusCode))
-
-    @_barrier
-    def onCallTransferRequest(self, prm) -> None:
-        # accept (prm.statusCode stays 202): pjsua dials the target on the call object we hand it
-        self.stack._transfer(self, prm)
-
-    @_barrier
-    def onCallTransferStatus(self, prm) -> None:
-        prm.cont = False   # we keep the referrer's call: it is the conference, not a transfer
-
-    @_barrier
-    def onCallMediaState(self, prm) -> None:
-        ci = self.getInfo()  # keep it: iterating a temporary's media reads freed memory
-        for mi in ci.media:
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                self.stack._media_active(self, self.getAudioMedia(mi.index))
-                return
-
-    @_barrier
-    def onDtmfDigit(self, prm) -> None:
-        self.stack._post(DtmfReceived(self.call_id, prm.digit,
-                                      _METHODS.get(prm.method, DtmfMethod.INBAND)))
-
-
-class _Account(pj.Account):
-    def __init__(self, stack: "SipStack") -> None:
-        super().__init__()
-        self.stack = stack
-
-    @_barrier
-    def onIncomingCall(self, prm) -> None:
-        self.stack._incoming(self, prm.callId, prm.rdata.wholeMsg)
 
 
 # ---- the stack ---------------------------------------------------------------------------
@@ -150,11 +80,12 @@ class SipStack:
         self._ids = itertools.count(1)
         # strong references to every live pjsua2 object, owned by the owner thread
         self._ep: pj.Endpoint | None = None
-        self._account: _Account | None = None
-        self._writer: _LogWriter | None = None
-        self._calls: dict[str, _PjCall] = {}
+        self._account: PjAccount | None = None
+        self._writer: LogWriter | None = None
+        self._calls: dict[str, PjCall] = {}
         self._ports: dict[str, pj.AudioMedia] = {}
-        self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str]] = {}
+        # recorder port id → (recorder, WAV path, the call it records)
+        self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str, str]] = {}
         self._graveyard: list[object] = []
 
     # -- any thread --
@@ -222,7 +153,7 @@ class SipStack:
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.maxCalls = s.max_calls
         cfg.uaConfig.userAgent = "confbot"
-        self._writer = _LogWriter()
+        self._writer = LogWriter()
         cfg.logConfig.writer = self._writer
         cfg.logConfig.level = s.log_level
         cfg.logConfig.consoleLevel = s.log_level   # pjsua hands the writer only what passes this
@@ -254,7 +185,7 @@ class SipStack:
         acfg.mediaConfig.srtpUse = {"disabled": pj.PJMEDIA_SRTP_DISABLED,
                                     "optional": pj.PJMEDIA_SRTP_OPTIONAL,
                                     "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[s.srtp]
-        self._account = _Account(self)
+        self._account = PjAccount(self)
         self._account.create(acfg, True)
 
     def _set_codecs(self, wanted: tuple[str, ...]) -> None:
@@ -308,7 +239,7 @@ class SipStack:
                 case StartRecorder(port, call, path):
                     self._start_recorder(port, call, path)
                 case StopRecorder(port):
-                    recorder, path = self._recorders.pop(port, (None, ""))
+                    recorder, path, _call = self._recorders.pop(port, (None, "", ""))
                     del recorder   # destroying the port writes the WAV header
                     self._post(RecorderStopped(port, path))   # "" = there was no recorder
                 case RemovePort(port):
@@ -358,7 +289,7 @@ class SipStack:
         return f"call-{next(self._ids)}"
 
     def _make_call(self, call_id: str, uri: str) -> None:
-        call = _PjCall(self, self._account, pj.PJSUA_INVALID_ID, call_id)
+        call = PjCall(self, self._account, pj.PJSUA_INVALID_ID, call_id)
         self._calls[call_id] = call
         prm = pj.CallOpParam(True)
         try:
@@ -368,9 +299,9 @@ class SipStack:
             self._graveyard.append(call)
             self._post(CallEnded(call_id, 500, exc.info()))
 
-    def _transfer(self, call: _PjCall, prm) -> None:
+    def _transfer(self, call: PjCall, prm) -> None:
         new_id = self.new_call_id()
-        new = _PjCall(self, self._account, pj.PJSUA_INVALID_ID, new_id)
+        new = PjCall(self, self._account, pj.PJSUA_INVALID_ID, new_id)
         self._calls[new_id] = new
         prm.newCall = new
         self._post(TransferRequested(call.call_id, new_id, prm.dstUri))
@@ -382,11 +313,11 @@ class SipStack:
         recorder = pj.AudioMediaRecorder()
         recorder.createRecorder(path)
         media.startTransmit(recorder)
-        self._recorders[port] = (recorder, path)
+        self._recorders[port] = (recorder, path, call)
 
-    def _incoming(self, account: _Account, pj_id: int, whole_msg: str) -> None:
+    def _incoming(self, account: PjAccount, pj_id: int, whole_msg: str) -> None:
         call_id = self.new_call_id()
-        call = _PjCall(self, account, pj_id, call_id)
+        call = PjCall(self, account, pj_id, call_id)
         self._calls[call_id] = call
         ci = call.getInfo()
         op = pj.CallOpParam()
@@ -394,7 +325,7 @@ class SipStack:
         call.answer(op)
         self._post(CallOffered(call_id, request_user(whole_msg), ci.remoteUri))
 
-    def _media_active(self, call: _PjCall, media: "pj.AudioMedia") -> None:
+    def _media_active(self, call: PjCall, media: "pj.AudioMedia") -> None:
         self._ports[call.call_id] = media
         # pjmedia reads (and measures) a port only while it transmits somewhere; a muted or
         # lone caller has no routes, so a silent tap into the null device (level 0) keeps its
@@ -403,8 +334,14 @@ class SipStack:
         if not call.media_ready:
             call.media_ready = True
             self._post(CallMediaReady(call.call_id))
+            return
+        # renegotiated media (re-INVITE): a fresh port, whatever its slot number says
+        for recorder, _path, owner in self._recorders.values():
+            if owner == call.call_id:
+                media.startTransmit(recorder)
+        self._post(CallMediaChanged(call.call_id))
 
-    def _ended(self, call: _PjCall, status: int, reason: str) -> None:
+    def _ended(self, call: PjCall, status: int, reason: str) -> None:
         self._ports.pop(call.call_id, None)
         if self._calls.pop(call.call_id, None) is not None:
             self._graveyard.append(call)  # deleted after the callback returns, never inside it
@@ -455,6 +392,21 @@ class SipStack:
                 fut.set_exception(exc)
         self._commands.put(RunOnOwner(run))
         return fut
+
+    def bridge_routes(self) -> "concurrent.futures.Future[frozenset[tuple[str, str]]]":
+        """The conference bridge's actual connections between our ports, as (src, dst) port
+        ids — what pjmedia mixes, to hold against what the mixer core decided."""
+        return self.query(self._collect_routes)
+
+    def _collect_routes(self) -> frozenset[tuple[str, str]]:
+        by_slot = {m.getPortId(): pid for pid, m in self._ports.items()}
+        out = set()
+        for src in by_slot.values():
+            info = self._ports[src].getPortInfo()   # keep it: a temporary's vector is freed
+            for dst_slot in info.listeners:
+                if dst_slot in by_slot:
+                    out.add((src, by_slot[dst_slot]))
+        return frozenset(out)
 
     def stream_stats(self) -> "concurrent.futures.Future[dict[str, StreamStats]]":
         return self.query(self._collect_stats)

@@ -51,6 +51,13 @@ class CallMediaReady:
 
 
 @dataclass(frozen=True, slots=True)
+class CallMediaChanged:
+    """A re-INVITE renegotiated the call's audio (hold/resume, codec): its bridge port is new
+    and carries no routes; whoever decides routes must lay them again."""
+    call: str
+
+
+@dataclass(frozen=True, slots=True)
 class DtmfReceived:
     call: str
     digit: str
@@ -101,8 +108,9 @@ class CommandFailed:
     error: str
 
 
-SipEvent = (CallOffered | CallRinging | CallConfirmed | CallMediaReady | DtmfReceived | CallEnded
-            | TransferRequested | RecorderStopped | LevelsSampled | CommandFailed)
+SipEvent = (CallOffered | CallRinging | CallConfirmed | CallMediaReady | CallMediaChanged
+            | DtmfReceived | CallEnded | TransferRequested | RecorderStopped | LevelsSampled
+            | CommandFailed)
 
 
 # ---- commands (imperatives, executed on the owner thread) --------------------------------

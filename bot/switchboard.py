@@ -29,7 +29,6 @@ from ivr.invitee import InviteeFlow
 
 log = logging.getLogger("confbot.switchboard")
 
-RING_TIMEOUT_S = 30.0
 
 
 class LegKind(enum.Enum):
@@ -84,8 +83,9 @@ class Switchboard:
         self._add(new_call, Leg(LegKind.REFER, referrer))
 
     def _add(self, call: str, leg: Leg) -> None:
+        # every dial-out, operator and REFER leg rings at most `[ivr] dialout_ring_seconds`
         leg.ring_timer = asyncio.get_running_loop().call_later(
-            RING_TIMEOUT_S, self._ring_timeout, call)
+            self.voice.settings.ivr.dialout_ring_seconds, self._ring_timeout, call)
         self.legs[call] = leg
 
     def _ring_timeout(self, call: str) -> None:
@@ -145,7 +145,12 @@ class Switchboard:
             self.voice.hangup(call, 486)
 
     def bridge_invitee(self, call: str, room: str) -> None:
-        result = self.voice.join_room(call, room, Role.PARTICIPANT, False, None)
+        # a 3PTY callee may reach the ad-hoc room before its host (whose JoinRoom waits for the
+        # ringing prompt): the room's limit is set by whoever comes first, so both must carry it
+        leg = self.legs.get(call)
+        limit = self.voice.ivr.threeway_parties if leg is not None \
+            and leg.kind is LegKind.THREEWAY else None
+        result = self.voice.join_room(call, room, Role.PARTICIPANT, False, limit)
         if result.outcome is ev.JoinOutcome.FULL:
             self.voice.hangup(call)
 

@@ -23,18 +23,19 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.ivrdriver import CallDriver, IvrContext
-from bot.mixer import Diff, Direction, Mixer, Role, RoomKind
+from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.settings import Route, Settings
 from bot.sip import SipStack
-from bot.sipevents import (AddPlayer, Answer, CallConfirmed, CallEnded, CallMediaReady,
-                           CallOffered, CallRinging, CommandFailed, DtmfReceived, Hangup,
-                           LevelsSampled, MakeCall, RecorderStopped, RemovePort, SipEvent, StartRecorder,
-                           StopRecorder, StreamStats, TransferRequested)
+from bot.sipevents import (AddPlayer, Answer, CallConfirmed, CallEnded, CallMediaChanged,
+                           CallMediaReady, CallOffered, CallRinging, CommandFailed, DtmfReceived,
+                           Hangup, LevelsSampled, MakeCall, RecorderStopped, RemovePort, SipEvent,
+                           StartRecorder, StopRecorder, StreamStats, TransferRequested)
 from bot.switchboard import Switchboard
 from bot.talk import TalkDetector, TalkEvent
 from ivr import events as ev
 from ivr.flow import CallFlow, FlowConfig
 from ivr.guard import DialOutGuard, DialOutLimits, PinGuard, PinLimits
+from ivr.routing import user_part
 
 log = logging.getLogger("confbot.voice")
 
@@ -168,6 +169,14 @@ class VoiceService:
         """Per call: pjsua2's receive statistics (packets, loss, jitter, jitter-buffer delay)."""
         return await asyncio.wrap_future(self._stack.stream_stats())
 
+    async def bridge_routes(self) -> frozenset[tuple[str, str]]:
+        """(src, dst) port ids the conference bridge really connects (see `core_routes`)."""
+        return await asyncio.wrap_future(self._stack.bridge_routes())
+
+    def core_routes(self) -> frozenset[tuple[str, str]]:
+        """(src, dst) pairs the mixer core decided; the bridge should hold exactly these."""
+        return frozenset((r.src, r.dst) for r in self.mixer.routes())
+
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         """Wait until predicate() is true, re-checked after every event."""
         async with asyncio.timeout(timeout):
@@ -298,6 +307,8 @@ class VoiceService:
                 self._offered(call, dialled, caller)
             case CallMediaReady(call):
                 self._media_ready(call)
+            case CallMediaChanged(call):
+                self._relay(call)
             case CallRinging() | CallConfirmed():
                 pass
             case DtmfReceived(call, digit):
@@ -307,8 +318,15 @@ class VoiceService:
             case CallEnded(call, status, reason):
                 self._ended(call, status, reason)
             case TransferRequested(call, new_call, target):
-                self._calls[new_call] = CallInfo(new_call, target, target, None, outgoing=True)
-                self.board.referred(call, new_call, target)
+                self._calls[new_call] = CallInfo(new_call, user_part(target), target, None,
+                                                 outgoing=True)
+                if self.ivr is None:      # the bare voice path has no switchboard to join it
+                    self.hangup(new_call)
+                else:
+                    at = self._now()
+                    self._record(lambda s: s.call_started(new_call, "out", user_part(target),
+                                                          "", at))
+                    self.board.referred(call, new_call, target)
             case RecorderStopped(port, path):
                 for call, (p, done) in list(self._recorders.items()):
                     if p == port:
@@ -368,6 +386,14 @@ class VoiceService:
         flow = CallFlow(self.flow_config, self.pin_guard, self.dial_guard)
         self.new_driver(call, flow).feed(ev.CallAnswered(call, info.dialled, info.caller,
                                                          self._now()))
+
+    def _relay(self, call: str) -> None:
+        """A re-INVITE gave the call a fresh bridge port: lay every route touching it again
+        (connecting an existing route is a no-op in pjmedia, so this is safe when the port
+        survived)."""
+        if self._is_member(call):
+            self._execute([Connect(r.src, r.dst, r.level) for r in self.mixer.routes()
+                           if call in (r.src, r.dst)])
 
     def _ended(self, call: str, status: int, reason: str) -> None:
         driver = self.drivers.pop(call, None)

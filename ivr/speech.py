@@ -5,7 +5,8 @@ Owns loading a vosk model once (`SpeechModel`; the Kaldi model is read-only afte
 shared by all calls and threads), recognising one finished utterance with a grammar-restricted
 recogniser (`Recognizer.recognize`: a fresh `KaldiRecognizer` per utterance, so concurrent calls
 never share decoder state), and mapping what was said to the keys the menu takes (`Grammar`,
-`grammar_for`). Must not touch: files other than the model, threads (callers run `recognize` in
+`grammar_for`), and checking a model against every menu's grammar (`grammar_problems`).
+Must not touch: files other than the model, threads (callers run `recognize` in
 a worker, never on the media clock thread), the VAD, the call flow's state.
 
 vosk 0.3.45 quirks handled here:
@@ -24,7 +25,7 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,6 +164,24 @@ def grammar_for(menu: Menu, language: str, languages: Sequence[str] = ("de", "en
         return Grammar.of(digits, sequence=True) if digits else None
     words = _CHOICES.get(language, {}).get(menu)
     return Grammar.of(words) if words else None
+
+
+GrammarSource = Callable[[Menu, str, Sequence[str]], "Grammar | None"]   # the shape of grammar_for
+
+
+def grammar_problems(model: SpeechModel, languages: Sequence[str],
+                     grammars: GrammarSource = grammar_for) -> list[str]:
+    """Every menu's grammar in every language, checked against the model's vocabulary: one line
+    per grammar that has words the model lacks (vosk would drop them silently). [] = usable."""
+    out = []
+    for language in languages:
+        for menu in Menu:
+            grammar = grammars(menu, language, languages)
+            missing = model.missing_words(grammar) if grammar is not None else []
+            if missing:
+                out.append(f"menu {menu.value!r} in {language!r}: the model does not know "
+                           + ", ".join(missing))
+    return out
 
 
 # ---- the vosk adapter -------------------------------------------------------------------------

@@ -205,6 +205,24 @@ class Baresip:
     def hangup(self) -> None:
         self.command("hangup")
 
+    def transfer(self, uri: str) -> None:
+        """Blind transfer of the current call: baresip sends REFER (Refer-To: uri) and hangs
+        up its call once the NOTIFY reports the referred call answered (sipfrag 200)."""
+        self.command("transfer", uri)
+
+    def hold(self) -> None:
+        self.command("hold")        # re-INVITE with a=sendonly
+
+    def resume(self) -> None:
+        self.command("resume")      # re-INVITE with a=sendrecv
+
+    def recorded_samples(self) -> int:
+        """Samples in the current call's recording so far (sndfile writes as it decodes), to
+        cut phases out of it later by sample index rather than by wall-clock offsets. After
+        a hold, baresip 1.0 stops writing this file for the rest of the call."""
+        rec = self.recording()
+        return max(0, (rec.stat().st_size - 44) // 2) if rec is not None else 0
+
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -345,6 +363,25 @@ def run_sipp(workdir: Path, scenario: str, target: str, service: str, *, calls: 
     return subprocess.run(cmd, cwd=workdir, capture_output=True, timeout=timeout + 10)
 
 
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+
+
+def run_sipp_file(workdir: Path, scenario: str, target: str, service: str, *,
+                  keys: dict[str, str] | None = None, pause_ms: int = 1000, timeout: float = 30.0,
+                  pcaps: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run tests/sipp/<scenario>.xml once against `target`; `keys` become sipp's -key values
+    ([name] in the scenario), `pause_ms` its -d (what a bare <pause/> waits), `pcaps` are copied from
+    Debian's sip-tester directory into the working directory (scenarios name them relatively)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in pcaps:
+        shutil.copy(SIPP_PCAPS / name, workdir / name)
+    extra = ["-d", str(pause_ms)]
+    for k, v in (keys or {}).items():
+        extra += ["-key", k, v]
+    return run_sipp(workdir, (SIPP_DIR / f"{scenario}.xml").read_text(), target, service,
+                    timeout=timeout, extra=tuple(extra))
+
+
 # ---- server settings ---------------------------------------------------------------------
 
 def voice_settings(rooms: dict[str, int], numbers: dict[str, str], *, log_level: int = 1,
@@ -395,14 +432,17 @@ def frame_rms(samples: np.ndarray, rate: int, ms: int = 20) -> np.ndarray:
 def ivr_settings(*, pin_numbers: dict[str, str] | None = None, direct: dict[str, str] | None = None,
                  rooms: dict[str, int] | None = None, operator_uri: str | None = None,
                  dialout_uri: str | None = None, naming: bool = False, name_max_ms: int = 1500,
-                 max_calls: int = 64, languages: tuple[str, ...] = ("en",)):
-    """Settings for a VoiceService with the IVR: `pin_numbers` user part → tariff value."""
+                 max_calls: int = 64, languages: tuple[str, ...] = ("en",),
+                 threeway: tuple[str, ...] = ()):
+    """Settings for a VoiceService with the IVR: `pin_numbers` user part → tariff value,
+    `threeway` user parts routed to 3PTY."""
     from dataclasses import replace
 
     from bot.settings import DialIn, IvrSettings, Route, ServiceSettings, Tariff
     base = voice_settings(rooms or {}, direct or {}, max_calls=max_calls)
     dialin = base.dialin + tuple(DialIn(n, n, Tariff(t), Route.PIN)
                                  for n, t in (pin_numbers or {}).items())
+    dialin += tuple(DialIn(n, n, Tariff.STANDARD, Route.THREEWAY) for n in threeway)
     ivr = IvrSettings(operator_uri=operator_uri, dialout_uri=dialout_uri, naming=naming,
                       name_max_ms=name_max_ms)
     service = ServiceSettings(languages=languages, default_language=languages[0])
