@@ -40,7 +40,7 @@ def quiet(voice: VoiceService) -> bool:
     return all(d._current is None and not d._queue for d in voice.drivers.values())
 
 
-async def until_asking(voice: VoiceService, call: str, state: State, timeout: float = 10) -> None:
+async def until_asking(voice: VoiceService, call: str, state: State, timeout: float = 30) -> None:
     """The call's flow waits in `state` and only barge-in prompts (or none) are playing."""
     def ready() -> bool:
         d = voice.drivers.get(call)
@@ -51,7 +51,7 @@ async def until_asking(voice: VoiceService, call: str, state: State, timeout: fl
 async def dial_in(voice, phone, number: str, port: int, pin: str, room: str) -> str:
     before = set(voice.calls())
     phone.dial(f"sip:{number}@127.0.0.1:{port}")
-    await voice.wait_for(lambda: set(voice.drivers) - before, 5)
+    await voice.wait_for(lambda: set(voice.drivers) - before, 15)
     call = (set(voice.drivers) - before).pop()
     await until_asking(voice, call, State.PIN_ENTRY)
     await asyncio.to_thread(phone.send_digits, pin + "#")
@@ -83,40 +83,40 @@ def _run(tmp: Path) -> dict:
             a = await dial_in(voice, phones["a"], PREMIUM, port, booking.participant_pin, room)
             b = await dial_in(voice, phones["b"], TOLLFREE, port, booking.moderator_pin, room)
             roles = {c: voice.mixer.member(c).role for c in (a, b)}
-            await voice.wait_for(lambda: quiet(voice), 10)
+            await voice.wait_for(lambda: quiet(voice), 30)
             await asyncio.sleep(0.3)
             marks["p1"] = time.monotonic()
             await asyncio.sleep(2.0)
             marks["mute"] = time.monotonic()
             await asyncio.to_thread(phones["a"].send_digits, "*6")
-            await voice.wait_for(lambda: voice.mixer.member(a).muted, 5)
-            await voice.wait_for(lambda: quiet(voice), 10)
+            await voice.wait_for(lambda: voice.mixer.member(a).muted, 15)
+            await voice.wait_for(lambda: quiet(voice), 30)
             await asyncio.sleep(1.5)
             marks["unmute"] = time.monotonic()
             await asyncio.to_thread(phones["a"].send_digits, "*6")
-            await voice.wait_for(lambda: not voice.mixer.member(a).muted, 5)
+            await voice.wait_for(lambda: not voice.mixer.member(a).muted, 15)
             # the invitation: *5, the number, #; C answers by itself and presses 1
             await asyncio.to_thread(phones["b"].send_digits, "*5")
             await until_asking(voice, b, State.INVITE_NUMBER)
             known = set(voice.calls())
             await asyncio.to_thread(phones["b"].send_digits, INVITED + "#")
             try:
-                await voice.wait_for(lambda: set(voice.drivers) - known, 10)
+                await voice.wait_for(lambda: set(voice.drivers) - known, 30)
             except TimeoutError:
                 raise AssertionError(f"no invitee call: {voice.drivers[b].history[-12:]}") from None
             c = (set(voice.drivers) - known).pop()
-            await voice.wait_for(lambda: voice.drivers[c].flow.state.value == "choosing", 5)
+            await voice.wait_for(lambda: voice.drivers[c].flow.state.value == "choosing", 15)
             await asyncio.to_thread(phones["c"].send_digits, "1")
             await voice.wait_for(lambda: c in voice.rooms().get(room, ()), 5)
             members = voice.rooms()[room]
-            await voice.wait_for(lambda: quiet(voice), 10)
+            await voice.wait_for(lambda: quiet(voice), 30)
             await asyncio.sleep(0.3)
             marks["p3"] = time.monotonic()
             await asyncio.sleep(2.0)
             marks["end"] = time.monotonic()
             for call in (a, b, c):
                 voice.hangup(call, 200)
-            await voice.wait_for(lambda: not voice.calls(), 5)
+            await voice.wait_for(lambda: not voice.calls(), 15)
             await asyncio.wrap_future(ctx.store_executor.submit(lambda: None))
             return {"calls": {"a": a, "b": b, "c": c}, "members": members, "roles": roles}
         finally:

@@ -38,7 +38,7 @@ def _no_announcement(voice) -> bool:
 async def _enter_with_name(voice, phone, port: int, pin: str, room: str) -> str:
     known = set(voice.calls())
     phone.dial(f"sip:7000@127.0.0.1:{port}")
-    await voice.wait_for(lambda: set(voice.drivers) - known, 5)
+    await voice.wait_for(lambda: set(voice.drivers) - known, 15)
     call = (set(voice.drivers) - known).pop()
     await until_asking(voice, call, State.PIN_ENTRY)
     await asyncio.to_thread(phone.send_digits, pin + "#")
@@ -67,18 +67,18 @@ def _run(tmp: Path) -> dict:
             later.start()
             room = booking.reference
             a = await _enter_with_name(voice, first, settings.sip.port, booking.participant_pin, room)
-            await voice.wait_for(lambda: quiet(voice) and _no_announcement(voice), 10)
+            await voice.wait_for(lambda: quiet(voice) and _no_announcement(voice), 30)
             b = await _enter_with_name(voice, later, settings.sip.port, booking.participant_pin, room)
             out["joined"] = time.monotonic()
             out["name_path"] = voice.drivers[b].flow.name_path
-            await voice.wait_for(lambda: not _no_announcement(voice), 5)
-            await voice.wait_for(lambda: quiet(voice) and _no_announcement(voice), 10)
+            await voice.wait_for(lambda: not _no_announcement(voice), 15)
+            await voice.wait_for(lambda: quiet(voice) and _no_announcement(voice), 30)
             out["announced"] = time.monotonic()
             await asyncio.sleep(1.5)
             out["end"] = time.monotonic()
             for call in (a, b):
                 voice.hangup(call, 200)
-            await voice.wait_for(lambda: not voice.calls(), 5)
+            await voice.wait_for(lambda: not voice.calls(), 15)
         finally:
             first.stop()
             later.stop()

@@ -48,13 +48,13 @@ def _run(tmp: Path) -> dict:
             operator.start()
             out["welcome"] = (await ctx.prompts.wav(PromptId.WELCOME, (), "en"))[0]
             caller.dial(f"sip:7000@127.0.0.1:{settings.sip.port}")
-            await voice.wait_for(lambda: voice.drivers, 5)
+            await voice.wait_for(lambda: voice.drivers, 15)
             call = next(iter(voice.drivers))
             flow = voice.drivers[call].flow
             for attempt in range(3):
                 await until_asking(voice, call, State.PIN_ENTRY)
                 await asyncio.to_thread(caller.send_digits, "111111#")
-                await voice.wait_for(lambda a=attempt: flow.wrong_pins == a + 1, 5)
+                await voice.wait_for(lambda a=attempt: flow.wrong_pins == a + 1, 15)
             room = f"op-{call}"
             await voice.wait_for(lambda: len(voice.rooms().get(room, ())) == 2, 10)
             out["state"] = flow.state
@@ -62,7 +62,7 @@ def _run(tmp: Path) -> dict:
             await asyncio.sleep(2.0)
             out["end"] = time.monotonic()
             operator.hangup()
-            await voice.wait_for(lambda: not voice.calls(), 5)
+            await voice.wait_for(lambda: not voice.calls(), 15)
             out["caller_gone"] = call not in voice.calls()
         finally:
             caller.stop()

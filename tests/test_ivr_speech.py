@@ -176,7 +176,7 @@ def test_hanging_up_in_the_menu_stops_the_recorder_and_deletes_its_file(shm_dir)
         await until(lambda: (shm_dir / "confbot-c1.wav").exists())
         d.ended("487 caller hung up")
         assert not d.speech.recording and d.speech.menu is None
-        await asyncio.wait_for(asyncio.gather(*d.ctx.background), 5)
+        await asyncio.wait_for(asyncio.gather(*d.ctx.background), 15)
         return voice, d
 
     voice, d = asyncio.run(run())
@@ -352,7 +352,7 @@ def spoken_calls(korean_model, tmp_path_factory):
         def mine() -> list[str]:      # the phones dial at once: tell the calls apart by caller
             return [c for c, i in voice.calls().items()
                     if f"sip:{phone.user}@" in i.caller and c in voice.drivers]
-        await voice.wait_for(mine, 5)
+        await voice.wait_for(mine, 15)
         call = mine()[0]
         d = voice.drivers[call]
         await voice.wait_for(lambda: d.flow.state is State.MENU and not d.flow.playing, 20)
@@ -372,7 +372,7 @@ def spoken_calls(korean_model, tmp_path_factory):
             await voice.wait_for(lambda: len(voice.rooms().get(room, ())) == 2, 10)
             r["room"] = voice.rooms()[room]
         else:
-            await voice.wait_for(lambda: d.flow.state is State.PIN_ENTRY and d.flow.playing, 5)
+            await voice.wait_for(lambda: d.flow.state is State.PIN_ENTRY and d.flow.playing, 15)
         r["recording_after"] = d.speech.recording
         r["played"] = [a.prompt for a in d.history if isinstance(a, ev.Play)]
 
@@ -386,8 +386,8 @@ def spoken_calls(korean_model, tmp_path_factory):
             out["files_in_conference"] = sorted(p.name for p in shm.iterdir())
             for p in phones.values():
                 p.hangup()
-            await voice.wait_for(lambda: not voice.calls(), 10)
-            await asyncio.wait_for(asyncio.gather(*ctx.background), 10)
+            await voice.wait_for(lambda: not voice.calls(), 30)
+            await asyncio.wait_for(asyncio.gather(*ctx.background), 30)
             out["files_after"] = sorted(p.name for p in shm.iterdir())
         finally:
             for p in (*phones.values(), operator):

@@ -68,7 +68,7 @@ async def measure(marks: Marks, label: str, *names: str) -> None:
     marks.take(f"{label}:end", *names)
 
 
-async def new_call(voice: VoiceService, known: set, timeout: float = 10) -> str:
+async def new_call(voice: VoiceService, known: set, timeout: float = 30) -> str:
     await voice.wait_for(lambda: set(voice.calls()) - known, timeout)
     return (set(voice.calls()) - known).pop()
 
@@ -113,7 +113,7 @@ async def act_threeway(voice, phones, settings, marks, out) -> None:
     out["3pty"]["bridge_resumed"] = (await voice.bridge_routes(), voice.core_routes())
     for x in (a, b, c):
         voice.hangup(x, 200)
-    await voice.wait_for(lambda: not voice.calls(), 5)
+    await voice.wait_for(lambda: not voice.calls(), 15)
 
 
 async def act_refer(voice, phones, settings, marks, out, tmp: Path) -> None:
@@ -134,7 +134,7 @@ async def act_refer(voice, phones, settings, marks, out, tmp: Path) -> None:
     c = await new_call(voice, known)
     await voice.wait_for(lambda: c in voice.rooms().get(LOBBY, ()), 15)
     joined_c = voice.rooms()[LOBBY]
-    await voice.wait_for(lambda: b not in voice.calls(), 10)
+    await voice.wait_for(lambda: b not in voice.calls(), 30)
     order = [e for e in voice.events if e in (CallMediaReady(c),) or
              (isinstance(e, CallEnded) and e.call == b)]
     out["refer"] = {"calls": {"a": a, "b": b, "c": c}, "joined": joined_c,
@@ -176,7 +176,7 @@ async def act_refer(voice, phones, settings, marks, out, tmp: Path) -> None:
                            if (tmp / "sipp" / "errors.log").exists() else "")
     for x in list(voice.calls()):
         voice.hangup(x, 200)
-    await voice.wait_for(lambda: not voice.calls(), 5)
+    await voice.wait_for(lambda: not voice.calls(), 15)
 
 
 def _run(tmp: Path) -> dict:

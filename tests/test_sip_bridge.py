@@ -65,7 +65,7 @@ def test_recordings_match_the_reference_mixer_through_relevel_move_and_whisper(t
                 await asyncio.sleep(PHASE)
             for call in by_phone.values():
                 voice.hangup(call, 200)
-            await voice.wait_for(lambda: not voice.calls(), 5)
+            await voice.wait_for(lambda: not voice.calls(), 15)
             return expected
         finally:
             for p in phones.values():
@@ -105,7 +105,7 @@ def test_an_announcement_player_is_heard_in_its_room_until_removed(tmp_path: Pat
             await asyncio.sleep(PHASE)
             for call in list(voice.calls()):
                 voice.hangup(call, 200)
-            await voice.wait_for(lambda: not voice.calls(), 5)
+            await voice.wait_for(lambda: not voice.calls(), 15)
         finally:
             for p in phones.values():
                 p.stop()

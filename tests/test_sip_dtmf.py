@@ -107,7 +107,7 @@ def test_a_full_room_refuses_the_next_caller_with_486_busy(tmp_path):
             first = asyncio.create_task(asyncio.to_thread(
                 sf.run_sipp, tmp_path / "first", sf.sipp_scenario("hold", hold_ms=2500),
                 target, "3000"))
-            await voice.wait_for(lambda: voice.rooms().get("tiny"), 5)
+            await voice.wait_for(lambda: voice.rooms().get("tiny"), 15)
             second = await asyncio.to_thread(sf.run_sipp, tmp_path / "second",
                                              REFUSED.format(code=486), target, "3000")
             first = await first

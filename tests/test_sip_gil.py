@@ -63,7 +63,7 @@ def test_burning_the_main_thread_for_5s_causes_no_rtp_loss_or_gap(tmp_path: Path
             for call, info in voice.calls().items():
                 if info.room == "lobby":
                     voice.hangup(call, 200)
-            await voice.wait_for(lambda: not voice.rooms().get("lobby"), 5)
+            await voice.wait_for(lambda: not voice.rooms().get("lobby"), 15)
             for task in sipps:
                 proc = await task
                 assert proc.returncode == 0, proc.stdout.decode()[-1500:]

@@ -50,7 +50,7 @@ def _run_scenario(tmp: Path) -> dict:
             talking = voice.talk.talking()
             for call in by_phone.values():
                 voice.hangup(call, 200)
-            await voice.wait_for(lambda: not voice.calls(), 5)
+            await voice.wait_for(lambda: not voice.calls(), 15)
             return {"rooms": rooms, "by_phone": by_phone, "talking": talking}
         finally:
             for phone in phones.values():
