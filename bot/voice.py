@@ -225,6 +225,8 @@ class VoiceService:
         self._execute(diffs)
         self._calls[call] = replace(self._calls[call], room=room)
         self._joined.add(call)
+        log.info("%s joined room %r as %s%s (%d/%d)", call, room, role.name.lower(),
+                 ", muted" if muted else "", len(members) + 1, self._limits[room])
         at = self._now()
         self._record(lambda s: s.call_joined(call, room, at))
         return ev.JoinResult(ev.JoinOutcome.JOINED, len(members) + 1)
@@ -233,6 +235,7 @@ class VoiceService:
         """Back to the holding room: the caller still hears its own prompts (a goodbye)."""
         if call in self._joined:
             self._joined.discard(call)
+            log.info("%s left room %r", call, self._calls[call].room if call in self._calls else "?")
             self._execute(self.mixer.move(call, HOLDING_ROOM) + self.mixer.set_muted(call, False))
             if call in self._calls:
                 self._calls[call] = replace(self._calls[call], room=None)
@@ -346,6 +349,7 @@ class VoiceService:
         self._fan_out(event)
 
     def _offered(self, call: str, dialled: str, caller: str) -> None:
+        log.info("%s: incoming from %s to %r", call, caller, dialled)
         if self.ivr is not None:
             self._calls[call] = CallInfo(call, dialled, caller, None)
             self._stack.submit(Answer(call))
@@ -396,6 +400,7 @@ class VoiceService:
                            if call in (r.src, r.dst)])
 
     def _ended(self, call: str, status: int, reason: str) -> None:
+        log.info("%s: ended (%d %s)", call, status, reason)
         driver = self.drivers.pop(call, None)
         if driver is not None:
             driver.ended(f"{status} {reason}")    # its flow still sees the call (LeaveRoom)
