@@ -59,6 +59,10 @@ from bot.sipevents import (AddPlayer, Answer, ApplyRoutes, CallConfirmed, CallEn
 log = logging.getLogger("confbot.sip")
 
 PUMP_MS = 10
+# the bridge's port table: PJSUA_MAX_CONF_PORTS of scripts/pjsua2/config_site.h. pjmedia asserts
+# (aborting the process) when a port is added to a full bridge, so players and recorders are
+# only created while every call that may still come (sip.max_calls) keeps a port in reserve
+MAX_CONF_PORTS = 1100
 T = TypeVar("T")
 
 
@@ -69,8 +73,9 @@ class SipStack:
     be called from any thread. `start()` blocks until the stack listens (or raises)."""
 
     def __init__(self, settings: SipSettings, post: Callable[[SipEvent], None], *,
-                 level_interval: float | None = None) -> None:
+                 level_interval: float | None = None, conf_ports: int = MAX_CONF_PORTS) -> None:
         self.settings = settings
+        self._conf_ports = conf_ports      # the bridge's size (smaller only in tests)
         self._sink = post
         self._level_interval = level_interval
         self._commands: queue.SimpleQueue[Command | None] = queue.SimpleQueue()
@@ -163,7 +168,7 @@ class SipStack:
         cfg.medConfig.channelCount = 1
         cfg.medConfig.ecTailLen = 0
         cfg.medConfig.noVad = True
-        cfg.medConfig.maxMediaPorts = max(s.max_calls * 2 + 64, 256)
+        cfg.medConfig.maxMediaPorts = self._conf_ports
         ep.libInit(cfg)
         for kind in s.transports:
             tc = pj.TransportConfig()
@@ -233,6 +238,7 @@ class SipStack:
                 case MakeCall(call, uri):
                     self._make_call(call, uri)
                 case AddPlayer(port, path, loop):
+                    self._claim_port(f"player {port}")
                     player = pj.AudioMediaPlayer()
                     player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
                     self._ports[port] = player
@@ -272,6 +278,16 @@ class SipStack:
         prm.level = level
         src.startTransmit2(dst, prm)
 
+    def _claim_port(self, what: str) -> None:
+        """Raise (→ CommandFailed) unless the bridge has a port for `what` beyond the ones
+        owed to calls that may still arrive."""
+        ep = self._ep
+        owed = max(self.settings.max_calls - sum(1 for c in self._calls if c in self._ports), 0)
+        free = ep.mediaMaxPorts() - ep.mediaActivePorts()
+        if free - owed < 1:
+            raise RuntimeError(f"conference bridge full ({ep.mediaActivePorts()} ports, "
+                               f"{owed} kept for calls): no port for {what}")
+
     def _sample_levels(self) -> None:
         levels = []
         for cid, c in self._calls.items():
@@ -310,6 +326,7 @@ class SipStack:
         media = self._ports.get(call)
         if media is None:
             raise RuntimeError(f"{call} has no audio port")
+        self._claim_port(f"recorder {port}")
         recorder = pj.AudioMediaRecorder()
         recorder.createRecorder(path)
         media.startTransmit(recorder)

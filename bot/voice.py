@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from bot.announce import AnnounceQueue, Announcement
 from bot.ivrdriver import CallDriver, IvrContext
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.settings import Route, Settings
@@ -93,6 +94,7 @@ class VoiceService:
         self.events: deque[SipEvent | TalkEvent] = deque(maxlen=EVENT_HISTORY)
         self._changed = asyncio.Event()
         self._seq = 0
+        self.announcements = AnnounceQueue()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -199,12 +201,29 @@ class VoiceService:
         self._stack.submit(RemovePort(source))   # the mixer may have dropped it with its member
 
     def announce(self, room: str, path: str, seconds: float) -> None:
+        """Play a WAV into a room once the room's previous announcement has played (see
+        `bot.announce`: one at a time per room, duplicates of a burst dropped)."""
         if self._stack is None or room not in self.rooms():
             return
+        start = self.announcements.offer(Announcement(room, path, seconds))
+        if start is not None:
+            self._play_announcement(start)
+
+    def _play_announcement(self, a: Announcement) -> None:
         self._seq += 1
-        source = f"a{self._seq}-{room}"
-        self.add_source(source, path, room=room, loop=False)
-        self._loop.call_later(seconds + 0.05, self.stop_source, source)
+        source = f"a{self._seq}-{a.room}"
+        self.add_source(source, a.path, room=a.room, loop=False)
+        self._loop.call_later(a.seconds + 0.05, self._announcement_played, a.room, source)
+
+    def _announcement_played(self, room: str, source: str) -> None:
+        self.stop_source(source)
+        nxt = self.announcements.finished(room)
+        if nxt is None:
+            return
+        if self._stack is None or room not in self.rooms():
+            self.announcements.forget(room)
+            return
+        self._play_announcement(nxt)
 
     def join_room(self, call: str, room: str, role: Role, muted: bool,
                   limit: int | None) -> ev.JoinResult:
@@ -344,6 +363,9 @@ class VoiceService:
                 rec = self._recorders.pop(call, None)
                 if rec is not None and not rec[1].done():
                     rec[1].set_result("")
+            case CommandFailed(AddPlayer(port=source)):   # e.g. the bridge is full: the core
+                if any(s.id == source for s in self.mixer.snapshot().sources):  # forgets it too
+                    self._execute(self.mixer.remove_source(source))
             case CommandFailed():
                 pass
         self._fan_out(event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+import time
 from dataclasses import replace
 
 import pytest
@@ -61,3 +62,42 @@ def test_start_fails_cleanly_when_the_sip_port_is_taken():
     again = SipStack(SipSettings(port=sf.free_port(), transports=("udp",)), lambda e: None)
     again.start()
     again.stop()
+
+
+def test_a_full_bridge_refuses_players_and_keeps_ports_for_calls(tmp_path):
+    """pjmedia aborts the process when a port is added to a full bridge: players beyond the
+    ports owed to calls must fail as CommandFailed, and a call must still get its port."""
+    import threading
+    from bot.sipevents import (AddPlayer, Answer, CallEnded, CallMediaReady, CallOffered,
+                               CommandFailed)
+    events: list[object] = []
+    media = threading.Event()
+    stack: SipStack | None = None
+
+    def post(e):
+        events.append(e)
+        if isinstance(e, CallOffered):
+            stack.submit(Answer(e.call))
+        elif isinstance(e, CallMediaReady):
+            media.set()
+    settings = replace(sf.voice_settings({}, {}, max_calls=2).sip)
+    stack = SipStack(settings, post, conf_ports=8)   # port 0 (clock) + 7; 2 owed to calls
+    stack.start()
+    try:
+        wav = str(sf.write_tone(tmp_path / "t.wav", 440.0, 1.0))
+        for k in range(8):
+            stack.submit(AddPlayer(f"p{k}", wav))
+        assert stack.query(lambda: None).result(10) is None    # the stack is alive
+        failed = [e for e in events if isinstance(e, CommandFailed)]
+        assert [e.command.port for e in failed] == ["p5", "p6", "p7"]
+        assert all("conference bridge full" in e.error for e in failed)
+        run = sf.run_sipp(tmp_path / "sipp", sf.sipp_scenario("full"), f"127.0.0.1:{settings.port}",
+                          "1000")
+        assert run.returncode == 0, run.stderr.decode(errors="replace")[-2000:]
+        assert media.is_set()
+        deadline = time.monotonic() + 10
+        while not any(isinstance(e, CallEnded) for e in events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(isinstance(e, CallEnded) for e in events)
+    finally:
+        stack.stop()
