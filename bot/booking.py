@@ -20,6 +20,9 @@ REFERENCE_LENGTH = 5
 # past still books (the window is used as given) instead of being refused as "past". The mail
 # parser and the capacity planner (`bot.capacity.PAST_GRACE`) share this one value.
 PAST_GRACE = timedelta(minutes=5)
+# Two bookings overlapping within this margin never share a PIN, so a caller joining early
+# (PinSettings.early_join_minutes, which must not exceed it) still finds exactly one booking.
+PIN_UNIQUE_MARGIN_MINUTES = 60
 
 
 def utc_add(moment: datetime, delta: timedelta) -> datetime:

@@ -20,9 +20,7 @@ import tomlkit
 from tomlkit.exceptions import ParseError
 
 from bot import settings as S
-
-# PINs are unique among bookings within this many minutes of each other (bot.store's margin).
-PIN_UNIQUE_MARGIN_MINUTES = 60
+from bot.booking import PIN_UNIQUE_MARGIN_MINUTES
 
 
 class ConfigError(Exception):

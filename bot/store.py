@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from bot.booking import (Booking, BookingRequest, BookingStatus, DialInMode, new_pin,
-                         new_pin_pair, new_reference)
+from bot.booking import (PIN_UNIQUE_MARGIN_MINUTES, Booking, BookingRequest, BookingStatus,
+                         DialInMode, new_pin, new_pin_pair, new_reference)
 from bot.capacity import Fits, Hold, Verdict, assess, search
 from bot.ledger import Full, Refused, Reserved, ReserveResult
 from bot.mailstore import Draft, MailJournal, OutgoingMail  # noqa: F401 (re-exported)
@@ -30,9 +30,7 @@ from bot.cdrstore import CALLS_SCHEMA, CallRecords
 from bot.settings import CapacitySettings
 
 DEFAULT_PATH = Path("var/confbot.sqlite3")
-# Two bookings overlapping within this margin never share a PIN, so a caller joining early
-# (PinSettings.early_join_minutes, which must not exceed it) still finds exactly one booking.
-DEFAULT_PIN_MARGIN_MINUTES = 60
+DEFAULT_PIN_MARGIN_MINUTES = PIN_UNIQUE_MARGIN_MINUTES
 
 # Each entry upgrades the schema by one version; never edit a released entry, append one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
