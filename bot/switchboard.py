@@ -12,8 +12,9 @@ the operator answers both calls meet in a private room "op-<caller's call>" (so 
 the caller: the operator can later be offered keypad commands to move the caller into a
 conference, and the CDR keeps the whole call). Either side hanging up ends the other.
 REFER (RFC 4579 conference-factory style): a caller's phone refers the bot to a third party;
-the bot dials it and joins it into the referrer's room (an ad-hoc "3pty-<call>" room when the
-referrer is in none yet, with the referrer as its moderator).
+the bot dials it and joins it into the referrer's room. A caller still in the IVR (no room yet:
+entering a PIN, in a menu) has no room to bring anyone into: the referred call is cancelled at
+once (the referrer's phone gets a failure NOTIFY) and the caller's flow carries on untouched.
 """
 from __future__ import annotations
 
@@ -79,6 +80,12 @@ class Switchboard:
         self._add(call, Leg(LegKind.OPERATOR, driver.call))
 
     def referred(self, referrer: str, new_call: str, target: str) -> None:
+        info = self.voice.calls().get(referrer)
+        if info is None or info.room is None:
+            log.info("%s referred the bot to %s but is in no conference: declined", referrer,
+                     target)
+            self.voice.hangup(new_call, 603)
+            return
         log.info("%s referred the bot to %s (as %s)", referrer, target, new_call)
         self._add(new_call, Leg(LegKind.REFER, referrer))
 
@@ -132,15 +139,10 @@ class Switchboard:
 
     def _join_referred(self, leg: Leg, call: str) -> None:
         info = self.voice.calls().get(leg.owner)
-        if info is None:
+        if info is None or info.room is None:    # the referrer hung up or left meanwhile
             self.voice.hangup(call)
             return
-        room = info.room
-        if room is None:
-            room = f"3pty-{leg.owner}"
-            self.voice.join_room(leg.owner, room, Role.MODERATOR, False,
-                                 self.voice.ivr.threeway_parties)
-        result = self.voice.join_room(call, room, Role.PARTICIPANT, False, None)
+        result = self.voice.join_room(call, info.room, Role.PARTICIPANT, False, None)
         if result.outcome is ev.JoinOutcome.FULL:
             self.voice.hangup(call, 486)
 
