@@ -1,23 +1,35 @@
-"""Benchmark: how many concurrent G.711 callers the voice service carries on this machine.
+"""Benchmark: how many concurrent G.711 callers the voice service carries on this machine, and
+what its control plane costs over a bare bridge.
 
-For N = 50, 100, 200, 400, ... (until loss appears or the configured maximum), sipp places N
-calls over 127.0.0.1, each playing Debian's g711a.pcap in a loop, into rooms of 10 (from N >= 200,
-200 of them go into one hall where 5 speak and the rest only listen). The server runs in its own
-process so its CPU time can be read from /proc. Two server modes per N:
-  voice  — the real service: VoiceService, the mixer core, talk detection polling;
-  bridge — the baseline: SipStack alone, static full-mesh connections, no control plane.
-Figures per N: server CPU (% of one core), CPU per call, receive loss, jitter and jitter-buffer
-delay from pjsua2's stream statistics. The last line printed is
+Two phases, the server always in its own process so its CPU time can be read from /proc:
+  ladder   — for N = 50, 100, 200, 400, ... (until loss appears or --max), sipp places N calls
+             over 127.0.0.1, each looping Debian's g711a.pcap, into rooms of 10 (from N >= 200,
+             200 of them go into one hall where 5 speak and the rest are muted). Real service
+             only; a short window per N. Gives max_calls_no_loss and CPU per call.
+  overhead — at one N (default: the ladder's best), --repeat rounds of: the bare bridge and the
+             real service at each --levels polling interval, interleaved so drifting background
+             load hits every mode alike; a long window each (--seconds, default 30). Reports the
+             median per mode, and the talk events seen (talk detection still working?).
+Server modes:
+  voice@<s> — the real service: VoiceService, the mixer core, talk detection polling every s;
+  bridge    — the baseline: SipStack alone, static full-mesh connections, no control plane.
+Figures per run: server CPU (% of one core), CPU per call, receive loss, jitter and
+jitter-buffer delay from pjsua2's stream statistics, Talking events per call-minute. The last
+line printed is
   RESULT max_calls_no_loss=<int> cpu_per_call_pct=<float> overhead_vs_bridge=<float>
-Never a timed test: run it by hand or with `make bench`. Owns nothing the service uses.
+where the overhead is the median voice CPU at VoiceService's default level_interval over the
+median bridge CPU, minus 1. Never a timed test: run it by hand or with `make bench`. Owns
+nothing the service uses.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -31,6 +43,12 @@ import sipfixtures as sf  # noqa: E402
 
 ROOM_SIZE, HALL_SIZE, HALL_SPEAKERS = 10, 200, 5
 HALL_NUMBER = "6000"
+
+
+def default_level_interval() -> float:
+    """VoiceService's own default polling interval (what the service runs with unless told)."""
+    from bot.voice import VoiceService
+    return float(inspect.signature(VoiceService).parameters["level_interval"].default)
 
 
 def plan(n: int) -> list[str]:
@@ -57,8 +75,8 @@ def serve(mode: str, n: int, port: int, rtp: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # ~2 fds per call
     settings = settings_for(n, port, rtp)
-    if mode == "voice":
-        asyncio.run(_serve_voice(settings))
+    if mode.startswith("voice@"):
+        asyncio.run(_serve_voice(settings, float(mode.split("@", 1)[1])))
     else:
         _serve_bridge(settings)
 
@@ -72,11 +90,17 @@ def _commands(handler) -> None:
         print(json.dumps(handler(cmd)), flush=True)
 
 
-async def _serve_voice(settings) -> None:
+def _stats_json(stats) -> dict:
+    return {c: [s.rx_packets, s.rx_loss, s.jitter_ms, s.jbuf_delay_ms] for c, s in stats.items()}
+
+
+async def _serve_voice(settings, level_interval: float) -> None:
     from bot.sip import CallMediaReady
+    from bot.talk import Silent, Talking
     from bot.voice import VoiceService
-    voice = VoiceService(settings)
+    voice = VoiceService(settings, level_interval=level_interval)
     hall_talkers: list[str] = []
+    talk = {"talking": 0, "silent": 0}
 
     def on_event(e) -> None:     # the hall's listeners are muted members: no outgoing routes
         if isinstance(e, CallMediaReady) and voice.calls()[e.call].room == "hall":
@@ -84,6 +108,10 @@ async def _serve_voice(settings) -> None:
                 hall_talkers.append(e.call)
             else:
                 voice.set_muted(e.call, True)
+        elif isinstance(e, Talking):
+            talk["talking"] += 1
+        elif isinstance(e, Silent):
+            talk["silent"] += 1
     voice.subscribe(on_event)
     await voice.start()
     loop = asyncio.get_running_loop()
@@ -91,10 +119,16 @@ async def _serve_voice(settings) -> None:
     def handle(cmd: str):
         if cmd == "COUNT":
             return sum(len(m) for m in voice.rooms().values())
+        if cmd == "TALK":
+            return asyncio.run_coroutine_threadsafe(_read(talk), loop).result(30)
         stats = asyncio.run_coroutine_threadsafe(voice.stream_stats(), loop).result(30)
-        return {c: [s.rx_packets, s.rx_loss, s.jitter_ms, s.jbuf_delay_ms] for c, s in stats.items()}
+        return _stats_json(stats)
     await asyncio.to_thread(_commands, handle)
     await voice.stop()
+
+
+async def _read(d: dict) -> dict:
+    return dict(d)
 
 
 def _serve_bridge(settings) -> None:
@@ -127,8 +161,9 @@ def _serve_bridge(settings) -> None:
     def handle(cmd: str):
         if cmd == "COUNT":
             return sum(len(m) for m in rooms.values())
-        stats = stack.stream_stats().result(30)
-        return {c: [s.rx_packets, s.rx_loss, s.jitter_ms, s.jbuf_delay_ms] for c, s in stats.items()}
+        if cmd == "TALK":
+            return {"talking": 0, "silent": 0}
+        return _stats_json(stack.stream_stats().result(30))
     _commands(handle)
     stack.stop()
 
@@ -140,8 +175,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def measure(mode: str, n: int, seconds: float, workdir: Path) -> dict:
-    port, rtp = sf.free_port(), 30000
+    port, rtp = sf.free_port(), sf.free_port_block(4 * n + 100)
     server = subprocess.Popen([sys.executable, __file__, "--serve", mode, str(n), str(port),
                                str(rtp)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True, cwd=ROOT)
@@ -162,71 +201,124 @@ def measure(mode: str, n: int, seconds: float, workdir: Path) -> dict:
          "-mi", "127.0.0.1", "-mp", str(sf.free_port_block(4)), "-m", str(n), "-l", str(n),
          "-r", "50", "-nostdin", "-trace_err", "-error_file", str(workdir / "errors.log")],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + ramp + 30
-    joined = 0
-    while time.monotonic() < deadline:
-        joined = ask("COUNT")
-        if joined >= n:
-            break
-        time.sleep(0.5)
-    time.sleep(1.0)
-    before = ask("STATS")
-    c0, t0 = _cpu_seconds(server.pid), time.monotonic()
-    time.sleep(seconds)
-    c1, t1 = _cpu_seconds(server.pid), time.monotonic()
-    after = ask("STATS")
-    sipp.terminate()          # the callers go away; the server then hangs up what is left
-    sipp.wait(30)
-    server.stdin.write("QUIT\n")
-    server.stdin.flush()
-    server.wait(60)
+    try:
+        deadline = time.monotonic() + ramp + 30
+        joined = 0
+        while time.monotonic() < deadline:
+            joined = ask("COUNT")
+            if joined >= n:
+                break
+            time.sleep(0.5)
+        time.sleep(2.0)                # let the join burst and the first talk spurts settle
+        before, talk0 = ask("STATS"), ask("TALK")
+        load = _loadavg()
+        c0, t0 = _cpu_seconds(server.pid), time.monotonic()
+        s0 = _cpu_seconds(sipp.pid)
+        time.sleep(seconds)
+        c1, t1 = _cpu_seconds(server.pid), time.monotonic()
+        s1 = _cpu_seconds(sipp.pid)
+        after, talk1 = ask("STATS"), ask("TALK")
+    finally:
+        sipp.terminate()          # the callers go away; the server then hangs up what is left
+        sipp.wait(30)
+        server.stdin.write("QUIT\n")
+        server.stdin.flush()
+        server.wait(60)
     common = before.keys() & after.keys()
     loss = sum(after[c][1] - before[c][1] for c in common)
     packets = sum(after[c][0] - before[c][0] for c in common)
     jitter = sum(after[c][2] for c in common) / max(len(common), 1)
     jbuf = sum(after[c][3] for c in common) / max(len(common), 1)
     cpu = 100.0 * (c1 - c0) / (t1 - t0)
+    talking = talk1["talking"] - talk0["talking"]
     return {"mode": mode, "n": n, "joined": joined, "cpu_pct": cpu,
             "cpu_per_call_pct": cpu / max(joined, 1), "loss": loss, "packets": packets,
-            "jitter_ms": jitter, "jbuf_ms": jbuf}
+            "jitter_ms": jitter, "jbuf_ms": jbuf, "load1": load,
+            "sipp_cpu_pct": 100.0 * (s1 - s0) / (t1 - t0),
+            "talk_per_call_min": talking / max(joined, 1) / ((t1 - t0) / 60)}
+
+
+HEADER = (f"{'mode':10} {'N':>4} {'joined':>6} {'cpu%':>6} {'cpu/call%':>9} {'loss':>5} "
+          f"{'packets':>8} {'jit ms':>6} {'jbuf ms':>7} {'talk/c/min':>10} {'sipp%':>6} "
+          f"{'load1':>5}")
+
+
+def row(r: dict) -> str:
+    return (f"{r['mode']:10} {r['n']:4d} {r['joined']:6d} {r['cpu_pct']:6.1f} "
+            f"{r['cpu_per_call_pct']:9.3f} {r['loss']:5d} {r['packets']:8d} {r['jitter_ms']:6.2f} "
+            f"{r['jbuf_ms']:7.1f} {r['talk_per_call_min']:10.2f} {r['sipp_cpu_pct']:6.1f} "
+            f"{r['load1']:5.2f}")
+
+
+def ladder_of(top: int) -> list[int]:
+    out, n = [], 50
+    while n <= top:
+        out.append(n)
+        n = n * 2 if n < 400 else n + 100
+    if not out or out[-1] != top:
+        out.append(top)
+    return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--serve", nargs=4, metavar=("MODE", "N", "PORT", "RTP"), help=argparse.SUPPRESS)
-    ap.add_argument("--seconds", type=float, default=10.0, help="measurement window per N")
+    ap.add_argument("--seconds", type=float, default=30.0, help="overhead window per run")
+    ap.add_argument("--repeat", type=int, default=3, help="overhead rounds (median reported)")
+    ap.add_argument("--ladder-seconds", type=float, default=10.0, help="ladder window per N")
     ap.add_argument("--max", type=int, default=500, help="largest N (PJSUA_MAX_CALLS is 512)")
+    ap.add_argument("--overhead-n", type=int, default=0, help="N of the overhead runs "
+                    "(default: the ladder's best)")
+    ap.add_argument("--levels", default="0.05,0.1,0.2", help="level_interval values to compare")
     ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
     args = ap.parse_args()
     if args.serve:
         mode, n, port, rtp = args.serve
         serve(mode, int(n), int(port), int(rtp))
         return 0
-    ladder, n = [], 50
-    while n <= args.max:
-        ladder.append(n)
-        n = n * 2 if n < 400 else n + 100
-    if ladder[-1] != args.max:
-        ladder.append(args.max)
-    print(f"machine: {os.cpu_count()} cores, {os.uname().release}; window {args.seconds:.0f} s")
-    print(f"{'mode':6} {'N':>5} {'joined':>6} {'cpu%':>7} {'cpu/call%':>9} {'loss':>6} "
-          f"{'packets':>8} {'jitter ms':>9} {'jbuf ms':>8}")
-    best, best_row, overhead = 0, None, float("nan")
-    for n in ladder:
-        rows = {}
-        for mode in ("voice", "bridge"):
-            r = rows[mode] = measure(mode, n, args.seconds, Path(args.workdir) / f"{mode}-{n}")
-            print(f"{mode:6} {n:5d} {r['joined']:6d} {r['cpu_pct']:7.1f} {r['cpu_per_call_pct']:9.3f} "
-                  f"{r['loss']:6d} {r['packets']:8d} {r['jitter_ms']:9.2f} {r['jbuf_ms']:8.1f}",
-                  flush=True)
-        v = rows["voice"]
-        if v["loss"] > 0 or v["joined"] < n:
+    default = default_level_interval()
+    voice_default = f"voice@{default:g}"
+    work = Path(args.workdir)
+    print(f"machine: {os.cpu_count()} cores, {os.uname().release}; ladder window "
+          f"{args.ladder_seconds:.0f} s, overhead window {args.seconds:.0f} s x {args.repeat}; "
+          f"VoiceService level_interval default {default:g} s")
+    print("-- ladder (real service, default polling)")
+    print(HEADER)
+    best, best_row = 0, None
+    for n in ladder_of(args.max):
+        r = measure(voice_default, n, args.ladder_seconds, work / f"ladder-{n}")
+        print(row(r), flush=True)
+        if r["loss"] > 0 or r["joined"] < n:
             break
-        best, best_row = n, v
-        overhead = v["cpu_pct"] / max(rows["bridge"]["cpu_pct"], 1e-9) - 1
+        best, best_row = n, r
+    on = args.overhead_n or best
+    modes = ["bridge"] + [f"voice@{float(x):g}" for x in args.levels.split(",")]
+    if voice_default not in modes:
+        modes.append(voice_default)
+    print(f"-- overhead at N = {on}: {args.repeat} interleaved rounds of {', '.join(modes)}")
+    print(HEADER)
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
+    for k in range(args.repeat):
+        for m in modes:
+            r = measure(m, on, args.seconds, work / f"overhead-{m}-{k}")
+            runs[m].append(r)
+            print(row(r), flush=True)
+    bridge = statistics.median(r["cpu_pct"] for r in runs["bridge"])
+    print(f"-- medians at N = {on} (overhead = median voice CPU / median bridge CPU - 1)")
+    print(f"{'mode':10} {'cpu% median':>11} {'min':>6} {'max':>6} {'overhead':>9} "
+          f"{'talk/c/min':>10} {'loss':>5}")
+    overhead = {}
+    for m in modes:
+        cpus = [r["cpu_pct"] for r in runs[m]]
+        med = statistics.median(cpus)
+        overhead[m] = med / max(bridge, 1e-9) - 1
+        talk = statistics.median(r["talk_per_call_min"] for r in runs[m])
+        loss = sum(r["loss"] for r in runs[m])
+        print(f"{m:10} {med:11.1f} {min(cpus):6.1f} {max(cpus):6.1f} {overhead[m]:+9.1%} "
+              f"{talk:10.2f} {loss:5d}")
     per_call = best_row["cpu_per_call_pct"] if best_row else float("nan")
     print(f"RESULT max_calls_no_loss={best} cpu_per_call_pct={per_call:.3f} "
-          f"overhead_vs_bridge={overhead:.3f}")
+          f"overhead_vs_bridge={overhead[voice_default]:.3f}")
     return 0
 
 
