@@ -48,8 +48,10 @@ def cmd_check_config(args) -> int:
     except config.ConfigError as e:
         print(str(e), file=sys.stderr)
         return 1
-    print(f"{args.path}: OK — {len(s.dialin)} dial-in numbers, {len(s.rooms)} rooms, "
-          f"{s.capacity.total_lines} lines, mail in via {', '.join(i.value for i in s.mail.inbound)}, "
+    def n(count: int, what: str) -> str:
+        return f"{count} {what}" + ("" if count == 1 else "s")
+    print(f"{args.path}: OK — {n(len(s.dialin), 'dial-in number')}, {n(len(s.rooms), 'room')}, "
+          f"{n(s.capacity.total_lines, 'line')}, mail in via {', '.join(i.value for i in s.mail.inbound)}, "
           f"replies via {s.mail.outbound.value}")
     return 0
 

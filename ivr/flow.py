@@ -301,7 +301,10 @@ class CallFlow(ConferenceSteps, StepsBase):
     # ---- naming --------------------------------------------------------------------------
 
     def _after_admission(self) -> list:
-        if self.config.naming is Naming.RECORD:
+        # a name is asked for only where the room will announce it (a tone-only or silent room
+        # would make the caller wait for nothing)
+        if self.config.naming is Naming.RECORD \
+                and self.config.announce_for(self.room) is Announce.NAME:
             return self._record_name()
         return self._join()
 

@@ -146,8 +146,10 @@ def test_ivr_uris_are_checked():
 
 def test_room_announce_mode():
     from bot.settings import Announce
-    assert config.parse_text(SHIPPED).room("lobby").announce is Announce.NAME
-    (problem,) = errors_of(SHIPPED.replace('announce = "name"', 'announce = "loud"'))
+    assert config.parse_text(SHIPPED).room("lobby").announce is Announce.TONE
+    named = config.parse_text(SHIPPED.replace('announce = "tone"', 'announce = "name"'))
+    assert named.room("lobby").announce is Announce.NAME
+    (problem,) = errors_of(SHIPPED.replace('announce = "tone"', 'announce = "loud"'))
     assert "rooms[1].announce must be one of" in problem
 
 

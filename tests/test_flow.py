@@ -275,6 +275,16 @@ def test_name_again_three_times_then_proceed_without_a_name():
     assert of(out, JoinRoom) == [JoinRoom("CB-7K2Q9", Role.PARTICIPANT, name_path=None)]
 
 
+@pytest.mark.parametrize("mode", [Announce.TONE, Announce.OFF])
+def test_no_name_is_asked_where_the_room_does_not_announce_names(mode):
+    flow = new_flow(config(naming=Naming.RECORD, room_announce=(("lobby", mode),)))
+    out = answer(flow, dialled=DIRECT_NUMBER)
+    assert not of(out, RecordName) and P.SAY_NAME not in prompts(out)
+    assert of(out, JoinRoom) == [JoinRoom("lobby", Role.PARTICIPANT, name_path=None)]
+    out = admitted(new_flow(config(naming=Naming.RECORD)))        # booked rooms: names
+    assert of(out, RecordName) == [RecordName(3000)]
+
+
 def test_failed_or_empty_recording_asks_again():
     flow = new_flow(config(naming=Naming.RECORD))
     admitted(flow)
