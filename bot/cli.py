@@ -164,7 +164,10 @@ def cmd_prompts_render(args) -> int:
             print("\r" + line, end="", flush=True)
         elif done == total or done % 10 == 0:
             print(line, flush=True)
-    report = render.render_all(cache, cat, progress=progress)
+    from ivr.conference import help_prompts
+    from ivr.keypad import DEFAULT_KEYPAD, compile_keypad
+    keypad = settings.keypad if settings.keypad is not None else compile_keypad(DEFAULT_KEYPAD)
+    report = render.render_all(cache, cat, progress=progress, extra=help_prompts(keypad))
     if tty:
         print()
     print(f"{report.prompts} prompts ready in {cache.dir} ({report.synthesized} newly rendered)")

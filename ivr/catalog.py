@@ -36,24 +36,27 @@ class Kind(enum.Enum):
     TIME = "time"
     DATE = "date"
     WHEN = "when"
+    KEYS = "keys"            # "*6" → "star six" / "Stern sechs"
 
 
 class ParamType(enum.Enum):
     NUMBER = "a number"
     MOMENT = "a date/time"
     TEXT = "text or a recorded WAV"
+    KEYS = "keys on the keypad"
 
 
 # the value type of each fixed parameter name (ivr.events.PROMPT_PARAMS says which prompt has which)
 PARAM_TYPES: Mapping[str, ParamType] = MappingProxyType({
     "n": ParamType.NUMBER, "count": ParamType.NUMBER, "tries_left": ParamType.NUMBER,
     "start": ParamType.MOMENT, "name": ParamType.TEXT, "inviter": ParamType.TEXT,
-    "title": ParamType.TEXT,
+    "title": ParamType.TEXT, "keys": ParamType.KEYS,
 })
 _KINDS_FOR = {
     ParamType.NUMBER: {Kind.TEXT, Kind.CARDINAL, Kind.ORDINAL, Kind.COUNT, Kind.PLURAL},
     ParamType.MOMENT: {Kind.TIME, Kind.DATE, Kind.WHEN},
     ParamType.TEXT: {Kind.TEXT},
+    ParamType.KEYS: {Kind.KEYS},
 }
 _GENDERS = {g.value: g for g in say.Gender}
 _CASES = {c.value: c for c in say.Case}
@@ -143,13 +146,14 @@ def _placeholder(field: str, spec: str, conversion: str | None, prompt: PromptId
     if field not in allowed:
         known = ", ".join(sorted(allowed)) or "none"
         raise ValueError(f"unknown placeholder {{{field}}} (parameters of this prompt: {known})")
-    kind_name, *opts = [s.strip() for s in spec.split(",")] if spec else ["text"]
+    ptype = PARAM_TYPES.get(field, ParamType.TEXT)
+    default = "keys" if ptype is ParamType.KEYS else "text"
+    kind_name, *opts = [s.strip() for s in spec.split(",")] if spec else [default]
     try:
         kind = Kind(kind_name)
     except ValueError:
         raise ValueError(f"unknown kind '{kind_name}' in {{{field}:{spec}}} "
                          f"(kinds: {', '.join(k.value for k in Kind)})") from None
-    ptype = PARAM_TYPES.get(field, ParamType.TEXT)
     if kind not in _KINDS_FOR[ptype]:
         raise ValueError(f"{{{field}:{spec}}}: '{kind.value}' does not fit {field}, which is {ptype.value}")
     if kind is Kind.PLURAL:
@@ -290,6 +294,8 @@ def _spoken(ph: Placeholder, value: object, lang: str, prompt: PromptId,
             return say.count(_number(value, prompt, ph.name), ph.noun, lang, ph.case)
         case Kind.PLURAL:
             return say.plural(_number(value, prompt, ph.name), *ph.words)
+        case Kind.KEYS:
+            return say.keys(str(value), lang)
     if not isinstance(value, (dt.date, dt.time)):
         raise TypeError(f"{prompt.value}: parameter '{ph.name}' must be a datetime, got {value!r}")
     match ph.kind:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from bot.rooms import MAX_STEP, MIN_STEP, Direction, Role
 from ivr.events import (BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose, DigitPressed,
-                        Level, Log, PromptId, QueryRoomCount, RoomCount, SetMuted, SetVolume, Timer)
+                        Level, Log, Params, PromptId, QueryRoomCount, RoomCount, SetMuted, SetVolume,
+                        Timer, params)
 from ivr.guard import DialVerdict
-from ivr.keypad import KeyAction, Match
+from ivr.keypad import KeyAction, Keypad, Match
 from ivr.steps import IllegalEvent, State
 
 P = PromptId
@@ -25,6 +26,20 @@ KEY_HANDLERS: dict[KeyAction, str] = {
     KeyAction.TALK_LOUDER: "_key_talk_louder", KeyAction.TALK_SOFTER: "_key_talk_softer",
     KeyAction.LEAVE: "_key_leave", KeyAction.INVITE: "_key_invite",
 }
+
+# what the help says of each action: one prompt per binding of the configured keypad
+KEY_PROMPT: dict[KeyAction, PromptId] = {a: PromptId(f"key_{a.value}") for a in KeyAction}
+
+
+
+def help_prompts(keypad: Keypad) -> list[tuple[PromptId, Params]]:
+    """What the help key reads out after HELP_KEYS: the keypad as configured, in the order of
+    `KeyAction` ("star six: mute or unmute yourself", ...). `confbot prompts render` renders
+    these ahead too."""
+    order = list(KeyAction)
+    bindings = sorted(keypad.bindings, key=lambda b: (order.index(b[1]), b[0]))
+    return [(KEY_PROMPT[action], params(keys=keys)) for keys, action in bindings]
+
 
 FAILED_PROMPT: dict[DialOutcome, PromptId] = {
     DialOutcome.DECLINED: P.INVITE_DECLINED, DialOutcome.BUSY: P.INVITE_BUSY,
@@ -69,7 +84,9 @@ class ConferenceSteps:
         return self._set_muted(False)
 
     def _key_help(self) -> list:
-        return [self._play(P.HELP_KEYS, barge_in=True)]
+        return [self._play(P.HELP_KEYS, barge_in=True)] + [
+            self._play(prompt, barge_in=True, **dict(values))
+            for prompt, values in help_prompts(self.config.keypad)]
 
     def _key_count(self) -> list:
         self.count_pending = True

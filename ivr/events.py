@@ -54,7 +54,18 @@ class PromptId(enum.Enum):
     UNMUTED = "unmuted"
     VOLUME_UP = "volume_up"
     VOLUME_DOWN = "volume_down"
-    HELP_KEYS = "help_keys"
+    HELP_KEYS = "help_keys"                      # the intro; then one KEY_* per binding
+    KEY_TOGGLE_MUTE = "key_toggle_mute"          # {keys}: each says what its keys do
+    KEY_MUTE = "key_mute"
+    KEY_UNMUTE = "key_unmute"
+    KEY_HELP = "key_help"
+    KEY_COUNT = "key_count"
+    KEY_VOLUME_UP = "key_volume_up"
+    KEY_VOLUME_DOWN = "key_volume_down"
+    KEY_TALK_LOUDER = "key_talk_louder"
+    KEY_TALK_SOFTER = "key_talk_softer"
+    KEY_LEAVE = "key_leave"
+    KEY_INVITE = "key_invite"
     INVITE_ENTER_NUMBER = "invite_enter_number"
     INVITE_RINGING = "invite_ringing"
     INVITE_JOINED = "invite_joined"
@@ -84,6 +95,7 @@ PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
     PromptId.LEAVE_ANNOUNCE: frozenset({"name"}),
     PromptId.CONFERENCE_NOT_STARTED: frozenset({"start"}),
     PromptId.PIN_WRONG: frozenset({"tries_left"}),
+    **{p: frozenset({"keys"}) for p in PromptId if p.value.startswith("key_")},
 }
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import soxr
 
 from ivr.catalog import Catalog, Recording, Resolved, Segment, Text, Tone, resolve, static_prompts
+from ivr.events import Params, PromptId
 
 CONDITIONING = "v1"         # bump when the DSP below changes: old cache entries stop matching
 TARGET_DBFS = -16.0
@@ -225,15 +226,18 @@ class PromptCache:
 
 
 def render_all(cache: PromptCache, catalog: Catalog, langs: Iterable[str] | None = None,
-               progress: Progress | None = None) -> RenderReport:
-    """Render every prompt without parameters, for each language, into the cache.
+               progress: Progress | None = None,
+               extra: Iterable[tuple[PromptId, Params]] = ()) -> RenderReport:
+    """Render every prompt without parameters, and the `extra` (prompt, params) known ahead
+    (the help's key list of the configured keypad), for each language, into the cache.
 
     `progress(done, total, label)` is called after each prompt (label "de/welcome")."""
     languages = tuple(langs) if langs is not None else catalog.languages
-    jobs = [(lang, p) for lang in languages for p in static_prompts()]
+    fixed = [(p, ()) for p in static_prompts()] + list(extra)
+    jobs = [(lang, p, values) for lang in languages for p, values in fixed]
     before = cache.synthesized
-    for done, (lang, prompt) in enumerate(jobs, 1):
-        cache.wav_for(resolve(catalog, prompt, (), lang))
+    for done, (lang, prompt, values) in enumerate(jobs, 1):
+        cache.wav_for(resolve(catalog, prompt, values, lang))
         if progress is not None:
             progress(done, len(jobs), f"{lang}/{prompt.value}")
     return RenderReport(prompts=len(jobs), synthesized=cache.synthesized - before)

@@ -248,6 +248,19 @@ def plural(n: int, singular: str, plural_: str) -> str:
     return singular if n == 1 else plural_
 
 
+_KEY_WORDS = {"de": {"*": "Stern", "#": "Raute"}, "en": {"*": "star", "#": "hash"}}
+
+
+def keys(sequence: str, lang: str) -> str:
+    """Keypad keys as said on the phone: "*6" → "Stern sechs" / "star six", "*#" → "star hash".
+    Other languages keep the symbols and digits (espeak-ng reads them in that language)."""
+    base = _base(lang)
+    words = _KEY_WORDS.get(base)
+    if words is None:
+        return " ".join(sequence)
+    return " ".join(words.get(k) or cardinal(int(k), base) for k in sequence)
+
+
 def time_of_day(t: dt.time | dt.datetime, lang: str) -> str:
     """A clock time: "zehn Uhr dreißig", "ein Uhr"; "ten thirty a.m.", "ten oh five p.m.", "twelve noon"."""
     hour, minute = t.hour, t.minute

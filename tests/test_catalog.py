@@ -66,7 +66,7 @@ def test_german_and_english_texts_differ(cat):
 
 def _sample_params(prompt):
     samples = {"n": 3, "count": 5, "tries_left": 2, "start": dt.datetime(2024, 12, 3, 10, 30),
-               "name": "Anna", "inviter": "Bob", "title": "Budget"}
+               "name": "Anna", "inviter": "Bob", "title": "Budget", "keys": "*6"}
     return {k: samples[k] for k in PROMPT_PARAMS.get(prompt, ())}
 
 
@@ -238,3 +238,14 @@ def test_static_prompts_are_those_without_parameters():
     assert PromptId.WELCOME in static and PromptId.BEEP in static
     assert not set(static) & set(PROMPT_PARAMS)
     assert len(static) == len(PromptId) - len(PROMPT_PARAMS)
+
+
+def test_keys_are_spoken_as_on_the_phone(cat):
+    de = catalog.resolve(cat, PromptId.KEY_TOGGLE_MUTE, {"keys": "*6"}, "de")
+    en = catalog.resolve(cat, PromptId.KEY_COUNT, {"keys": "*#"}, "en")
+    assert de.segments[0].text.startswith("Stern sechs:")
+    assert en.segments[0].text.startswith("star hash:")
+    with pytest.raises(catalog.CatalogError, match="does not fit keys"):
+        catalog.parse('key_help = "{keys:cardinal}: help"\n' + "\n".join(
+            f'{p.value} = "x"' for p in PromptId if p is not PromptId.KEY_HELP
+            and p is not PromptId.BEEP), "en", "t.toml")

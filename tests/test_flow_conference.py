@@ -8,9 +8,11 @@ from flow_fixtures import BOOKING, MENU_NUMBER, T0, answer, config, new_flow, of
 from ivr.events import (BridgeInvitee, CallAnswered, CallEnded, CancelTimer, DialOut, DialOutcome,
                         DialOutResult, DialPurpose, DigitPressed, Hangup, JoinOutcome, JoinResult,
                         JoinRoom, LeaveRoom, NotifyInviter, PinChecked, PromptFinished, PromptId as P,
-                        QueryRoomCount, RoomCount, SetMuted, SetVolume, StartTimer, Timer, TimerFired)
+                        Play, QueryRoomCount, RoomCount, SetMuted, SetVolume, StartTimer, Timer,
+                        TimerFired)
 from ivr.guard import DialOutGuard, DialOutLimits
 from ivr.invitee import InviteeFlow, InviteeState
+from ivr.keypad import compile_keypad
 from ivr.steps import IllegalEvent, State
 
 
@@ -56,8 +58,21 @@ def test_volume_steps_are_clamped():
     assert of(press(flow, "*4"), SetVolume) == [SetVolume(Direction.LISTEN, 3)]
 
 
-def test_help_plays_the_key_list():
-    assert prompts(press(in_room(), "*1")) == [P.HELP_KEYS]
+def test_help_reads_out_the_configured_keypad_in_action_order():
+    out = press(in_room(), "*1")
+    assert prompts(out) == [P.HELP_KEYS, P.KEY_TOGGLE_MUTE, P.KEY_HELP, P.KEY_COUNT,
+                            P.KEY_VOLUME_UP, P.KEY_VOLUME_DOWN, P.KEY_LEAVE, P.KEY_INVITE]
+    plays = of(out, Play)
+    assert [dict(p.params).get("keys") for p in plays] == [None, "*6", "*1", "*#", "*7", "*4",
+                                                           "*0", "*5"]
+    assert all(p.barge_in for p in plays)           # any key stops the whole list
+
+
+def test_help_follows_a_changed_keypad():
+    flow = in_room(keypad=compile_keypad({"#1": "help", "#2": "mute", "#3": "unmute"}))
+    out = press(flow, "#1")
+    assert [(p.prompt, dict(p.params).get("keys")) for p in of(out, Play)] == [
+        (P.HELP_KEYS, None), (P.KEY_MUTE, "#2"), (P.KEY_UNMUTE, "#3"), (P.KEY_HELP, "#1")]
 
 
 def test_leave_key_leaves_says_goodbye_and_hangs_up():

@@ -165,3 +165,11 @@ def test_non_integers_are_refused():
         say.count("3", Noun.PERSON, "en")
     with pytest.raises(ValueError):
         say.ordinal(0, "en")
+
+
+@pytest.mark.parametrize("keys, lang, spoken", [
+    ("*6", "de", "Stern sechs"), ("*#", "de", "Stern Raute"), ("*1", "de", "Stern eins"),
+    ("*6", "en", "star six"), ("#0", "en-GB", "hash zero"), ("*5", "fr", "* 5"),
+])
+def test_keys_are_said_as_on_a_phone(keys, lang, spoken):
+    assert say.keys(keys, lang) == spoken

@@ -68,7 +68,7 @@ def warm(speaker, cat, tmp_path_factory):
 
 
 SAMPLE = {"n": 3, "count": 5, "tries_left": 2, "start": dt.datetime(2024, 12, 3, 10, 30),
-          "name": "Anna Schmidt", "inviter": "Bob Meyer", "title": "Budget"}
+          "name": "Anna Schmidt", "inviter": "Bob Meyer", "title": "Budget", "keys": "*#"}
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -109,6 +109,18 @@ def test_the_second_render_is_a_cache_hit(warm, cat):
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
 
 
+def test_render_all_also_renders_the_help_of_the_configured_keypad(tmp_path, speaker, cat):
+    from ivr.conference import help_prompts
+    from ivr.keypad import compile_keypad
+    cache = render.PromptCache(speaker, tmp_path / "cache", RATE)
+    extra = help_prompts(compile_keypad({"*6": "toggle_mute", "*1": "help"}))
+    report = render.render_all(cache, cat, ["en"], extra=extra)
+    assert report.prompts == len(catalog.static_prompts()) + 2
+    before = cache.synthesized
+    cache.wav_for(catalog.resolve(cat, PromptId.KEY_TOGGLE_MUTE, {"keys": "*6"}, "en"))
+    assert cache.synthesized == before              # already there when a caller presses *1
+
+
 def test_the_cache_key_holds_voice_rate_and_clock_rate(warm, speaker, tmp_path):
     cache, _, _ = warm
     de = cache.text_wav("Konferenz", "de")
@@ -131,18 +143,19 @@ def test_the_beep_is_a_1khz_tone(warm, cat):
 
 
 def test_a_recorded_override_wins(tmp_path, speaker):
+    TONE_HZ = 1900   # far from a voice's strongest harmonic (the German welcome's is ~222 or ~445 Hz)
     for lang in LANGS:
         shutil.copy(PROMPTS / f"{lang}.toml", tmp_path / f"{lang}.toml")
     (tmp_path / "en").mkdir()
-    sine_wav(tmp_path / "en" / "welcome.wav", 440, 1.0, 16000, channels=2)
+    sine_wav(tmp_path / "en" / "welcome.wav", TONE_HZ, 1.0, 16000, channels=2)
     cat = catalog.load(tmp_path, LANGS)
     cache = render.PromptCache(speaker, tmp_path / "cache", RATE)
     x = load_8k(cache.wav_for(catalog.resolve(cat, PromptId.WELCOME, (), "en")))
-    assert abs(dominant_hz(x, RATE) - 440) < 5
+    assert abs(dominant_hz(x, RATE) - TONE_HZ) < 5
     assert 0.95 < len(x) / RATE < 1.05
     assert cache.synthesized == 0                   # the recording needed no speech engine
     speech = load_8k(cache.wav_for(catalog.resolve(cat, PromptId.WELCOME, (), "de")))
-    assert abs(dominant_hz(speech, RATE) - 440) > 5 and cache.synthesized == 1
+    assert abs(dominant_hz(speech, RATE) - TONE_HZ) > 50 and cache.synthesized == 1
 
 
 def test_a_recorded_name_is_joined_with_the_speech(warm, cat, tmp_path):
