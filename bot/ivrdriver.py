@@ -206,6 +206,7 @@ class CallDriver:
         self._timers: dict[ev.Timer, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Future] = set()
         self._recording = False
+        self._recording_ended: asyncio.Event | None = None    # set by EndRecording ('#')
         self.on_closed: Callable[[CallDriver], None] | None = None
         self.history: list[object] = []      # actions executed, bounded (for views and tests)
         self.speech: SpeechInput | None = None
@@ -356,6 +357,9 @@ class CallDriver:
                 self._spawn(self._announce(room, prompt, params), a)
             case ev.RecordName(max_ms):
                 self._spawn(self._record(max_ms), a)
+            case ev.EndRecording():
+                if self._recording_ended is not None:
+                    self._recording_ended.set()
             case ev.DialOut():
                 self.voice.dial_out(self, a)
             case ev.BridgeInvitee(call_id, room):
@@ -403,7 +407,12 @@ class CallDriver:
         path = str(self.ctx.names_dir / f"{self.call}-{next(_ids)}.wav")
         done = self.voice.start_recording(self.call, path)
         self._recording = True
-        await asyncio.sleep(max_ms / 1000)
+        ended = self._recording_ended = asyncio.Event()
+        try:
+            await asyncio.wait_for(ended.wait(), max_ms / 1000)    # '#' or the time limit
+        except TimeoutError:
+            pass
+        self._recording_ended = None
         self._recording = False
         self.voice.stop_recording(self.call)
         written = await done

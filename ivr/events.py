@@ -259,6 +259,12 @@ class RecordName:
 
 
 @dataclass(frozen=True, slots=True)
+class EndRecording:
+    """The caller pressed # after saying the name: stop the recording now (RecordingDone
+    follows as after the time limit). Ignored when no recording runs."""
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     name: Timer
     ms: int
@@ -372,7 +378,8 @@ class Log:
     message: str
 
 
-Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | StartTimer | CancelTimer
+Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | EndRecording | StartTimer
+          | CancelTimer
           | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | SetMuted | SetVolume
           | QueryRoomCount | AnnounceToRoom | DialOut | BridgeInvitee | NotifyInviter
           | TransferToOperator | Hangup | Log)

@@ -40,7 +40,7 @@ from datetime import timedelta
 from bot.rooms import Role
 from bot.settings import Settings
 from ivr.conference import ConferenceSteps
-from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult,
+from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult, EndRecording,
                         DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, OperatorResult,
                         PinChecked, Play, PlayFile, PromptFinished, PromptId, RecordCdr,
                         RecordingDone, RecordName, RoomCount, SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
@@ -107,7 +107,8 @@ MAIN_MENU_KEYS: dict[str, MenuChoice] = {
 S = State
 _LIVE = tuple(s for s in State if s not in (S.START, S.ENDED))
 _KEYS = {S.MENU: "_menu_key", S.LANGUAGE: "_language_key", S.PIN_ENTRY: "_pin_key",
-         S.NAME_CONFIRM: "_confirm_key", S.IN_CONFERENCE: "_conference_key",
+         S.NAME_RECORDING: "_recording_key", S.NAME_CONFIRM: "_confirm_key",
+         S.IN_CONFERENCE: "_conference_key",
          S.INVITE_NUMBER: "_number_key", S.THREEWAY_NUMBER: "_number_key"}
 
 # The one transition table: (state, event type) → handler. Handlers set the next state.
@@ -312,6 +313,9 @@ class CallFlow(ConferenceSteps, StepsBase):
         self.name_tries += 1
         self.state = S.NAME_RECORDING
         return [self._play(P.SAY_NAME), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
+
+    def _recording_key(self, ev: DigitPressed) -> list:
+        return [EndRecording()] if ev.digit == "#" else []
 
     def _recorded(self, ev: RecordingDone) -> list:
         if ev.path is None or ev.duration_ms < self.config.name_min_ms:

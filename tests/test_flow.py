@@ -417,3 +417,13 @@ def test_hangup_in_every_state_cleans_up_and_ends(state):
     assert (of(out, LeaveRoom) != []) == was_joined
     assert not of(out, Hangup)
     assert flow.timers == set() and not flow.joined
+
+
+def test_hash_while_recording_the_name_ends_the_recording():
+    from ivr.events import EndRecording
+    flow = new_flow(config(naming=Naming.RECORD))
+    finish(flow, admitted(flow))                    # "say your name", the beep: played
+    assert flow.state is State.NAME_RECORDING
+    assert press(flow, "5") == []
+    assert press(flow, "#") == [EndRecording()]
+    assert flow.state is State.NAME_RECORDING       # RecordingDone moves it on

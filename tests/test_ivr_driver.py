@@ -185,3 +185,42 @@ def test_join_answers_come_back_after_the_action_list():
 def test_sip_status_of_an_unanswered_dial_out_maps_to_the_flows_outcome(status, outcome):
     from bot.switchboard import outcome_of
     assert outcome_of(status) is outcome
+
+
+class RecordingVoice(FakeVoice):
+    """start_recording → a future the matching stop_recording resolves (no file written)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: dict[str, asyncio.Future] = {}
+
+    def start_recording(self, call, path):
+        self.log.append(("record", call))
+        fut = self.pending[call] = asyncio.get_running_loop().create_future()
+        return fut
+
+    def stop_recording(self, call):
+        self.log.append(("stop-record", call))
+        fut = self.pending.pop(call, None)
+        if fut is not None and not fut.done():
+            fut.set_result("")
+
+
+def test_hash_ends_the_name_recording_before_its_time_limit(tmp_path):
+    async def run():
+        voice = RecordingVoice()
+        flow = ScriptedFlow({ev.CallAnswered: [ev.RecordName(10_000)],
+                             ev.DigitPressed: [ev.EndRecording()]})
+        ctx = IvrContext(FakePrompts(), default_language="en", names_dir=tmp_path)
+        d = CallDriver("c1", flow, voice, ctx)
+        d.feed(ev.CallAnswered("c1", "1000", "4917012345", None))
+        await _settle(0.1)
+        assert ("record", "c1") in voice.log
+        t0 = asyncio.get_running_loop().time()
+        d.feed(ev.DigitPressed("#"))
+        while not any(isinstance(e, ev.RecordingDone) for e in flow.seen):
+            await asyncio.sleep(0.01)
+            assert asyncio.get_running_loop().time() - t0 < 2, "the recording ran on"
+        return flow
+    flow = asyncio.run(run())
+    assert ev.RecordingDone(None, 0) in flow.seen
