@@ -113,7 +113,8 @@ class VoicePort(Protocol):
     def stop_source(self, source: str) -> None: ...
     def announce(self, room: str, path: str, seconds: float) -> None: ...
     def join_room(self, call: str, room: str, role: Role, muted: bool,
-                  limit: int | None) -> ev.JoinResult: ...
+                  limit: int | None, name: str | None = None) -> ev.JoinResult: ...
+    def assign_name(self, room: str, position: int, path: str, by: str) -> bool: ...
     def leave_room(self, call: str) -> None: ...
     def set_muted(self, call: str, muted: bool) -> None: ...
     def set_volume(self, call: str, direction: Direction, steps: int) -> None: ...
@@ -168,6 +169,19 @@ class IvrContext:
         """Hold a strong reference to background work until it is done."""
         self.background.add(fut)
         fut.add_done_callback(self.background.discard)
+
+    def transcribe(self, path: str) -> "asyncio.Future[str] | None":
+        """A recorded name as text for the roster, recognised free-form in a worker thread
+        (a second or two); None when speech input is off."""
+        model = self.speech
+        if model is None:
+            return None
+
+        def work() -> str:
+            x, rate = read_wav(path)
+            pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+            return model.transcribe(pcm, rate)
+        return asyncio.get_running_loop().run_in_executor(None, work)
 
     def record(self, fn: Callable[[CallRecords], None]) -> None:
         """Run a call-record write on the store's worker thread (ordered, off the loop)."""
@@ -342,9 +356,13 @@ class CallDriver:
                 self.ctx.record(lambda s: s.call_admitted(
                     a.call_id, tariff=a.tariff.value if a.tariff else None, booking=a.booking,
                     role=a.role.value))
-            case ev.JoinRoom(room, role, muted, _name):
-                result = self.voice.join_room(self.call, room, role, muted, self._limit(room))
+            case ev.JoinRoom(room, role, muted, name):
+                result = self.voice.join_room(self.call, room, role, muted, self._limit(room),
+                                              name=name)
                 self.feed_soon(result)
+            case ev.AssignName(room, position, path):
+                self.feed_soon(ev.NameAssigned(self.voice.assign_name(room, position, path,
+                                                                      self.call)))
             case ev.LeaveRoom():
                 self.voice.leave_room(self.call)
             case ev.SetMuted(muted):

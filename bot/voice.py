@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.announce import AnnounceQueue, Announcement
+from bot.roster import Roster
 from bot.ivrdriver import CallDriver, IvrContext
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.settings import Route, Settings
@@ -95,6 +96,7 @@ class VoiceService:
         self._changed = asyncio.Event()
         self._seq = 0
         self.announcements = AnnounceQueue()
+        self.roster = Roster()      # who is in which conference, under what name
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -226,7 +228,7 @@ class VoiceService:
         self._play_announcement(nxt)
 
     def join_room(self, call: str, room: str, role: Role, muted: bool,
-                  limit: int | None) -> ev.JoinResult:
+                  limit: int | None, name: str | None = None) -> ev.JoinResult:
         if call not in self._calls or not self._is_member(call):
             return ev.JoinResult(ev.JoinOutcome.FULL)
         if room not in self._limits:
@@ -246,6 +248,9 @@ class VoiceService:
         self._joined.add(call)
         log.info("%s joined room %r as %s%s (%d/%d)", call, room, role.name.lower(),
                  ", muted" if muted else "", len(members) + 1, self._limits[room])
+        self.roster.joined(call, room, role, len(members) + 1, name)
+        if name is not None:
+            self._transcribe(call, name)
         at = self._now()
         self._record(lambda s: s.call_joined(call, room, at))
         return ev.JoinResult(ev.JoinOutcome.JOINED, len(members) + 1)
@@ -254,12 +259,39 @@ class VoiceService:
         """Back to the holding room: the caller still hears its own prompts (a goodbye)."""
         if call in self._joined:
             self._joined.discard(call)
+            self.roster.left(call)
             log.info("%s left room %r", call, self._calls[call].room if call in self._calls else "?")
             self._execute(self.mixer.move(call, HOLDING_ROOM) + self.mixer.set_muted(call, False))
             if call in self._calls:
                 self._calls[call] = replace(self._calls[call], room=None)
             at = self._now()
             self._record(lambda s: s.call_left(call, at))
+
+    def assign_name(self, room: str, position: int, path: str, by: str) -> bool:
+        """A moderator (`by`) names the member of `room` told `position` on joining (0: the
+        last who joined). False when there is nobody such."""
+        e = self.roster.find(room, position, exclude=by)
+        if e is None:
+            log.info("%s named nobody: no member at position %d of room %r", by, position, room)
+            return False
+        self.roster.named(e.call, path)
+        log.info("%s named %s (position %d of room %r)", by, e.call, e.position, room)
+        self._transcribe(e.call, path)
+        return True
+
+    def _transcribe(self, call: str, path: str) -> None:
+        """With speech input on, the recorded name becomes text in the roster too."""
+        fut = self.ivr.transcribe(path) if self.ivr is not None else None
+        if fut is None:
+            return
+
+        def done(f: asyncio.Future) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.warning("%s: name not transcribed: %s", call,
+                            "cancelled" if f.cancelled() else f.exception())
+            elif self.roster.transcribed(call, path, f.result()) is not None:
+                log.info("%s: name heard as %r", call, f.result())
+        fut.add_done_callback(done)
 
     def room_count(self, room: str) -> int:
         return len(self.rooms().get(room, ()))
@@ -427,6 +459,7 @@ class VoiceService:
         if driver is not None:
             driver.ended(f"{status} {reason}")    # its flow still sees the call (LeaveRoom)
         info = self._calls.pop(call, None)
+        self.roster.left(call)
         if self._is_member(call):
             self._joined.discard(call)
             self._execute(self.mixer.leave(call))

@@ -10,8 +10,9 @@ and its progress comes back as `DialOutResult` events. Toll-fraud limits are ask
 from __future__ import annotations
 
 from bot.rooms import MAX_STEP, MIN_STEP, Direction, Role
-from ivr.events import (BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose, DigitPressed,
-                        Level, Log, Params, PromptId, QueryRoomCount, RoomCount, SetMuted, SetVolume,
+from ivr.events import (AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose,
+                        DigitPressed, Level, Log, NameAssigned, Params, PlayFile, PromptId,
+                        QueryRoomCount, RecordingDone, RecordName, RoomCount, SetMuted, SetVolume,
                         Timer, params)
 from ivr.guard import DialVerdict
 from ivr.keypad import KeyAction, Keypad, Match
@@ -25,6 +26,7 @@ KEY_HANDLERS: dict[KeyAction, str] = {
     KeyAction.VOLUME_UP: "_key_volume_up", KeyAction.VOLUME_DOWN: "_key_volume_down",
     KeyAction.TALK_LOUDER: "_key_talk_louder", KeyAction.TALK_SOFTER: "_key_talk_softer",
     KeyAction.LEAVE: "_key_leave", KeyAction.INVITE: "_key_invite",
+    KeyAction.NAME_MEMBER: "_key_name_member",
 }
 
 # what the help says of each action: one prompt per binding of the configured keypad
@@ -54,6 +56,9 @@ class ConferenceSteps:
     threeway = False
     parties = 1                  # 3PTY: callers in the ad-hoc room, this one included
     placed = 0                   # dial-outs started by this call
+    naming_for = 0               # the position a moderator is naming (0: the last who joined)
+    name_for_candidate: str | None = None
+    assign_pending = 0           # AssignName actions not yet answered
 
     def __init__(self) -> None:
         super().__init__()
@@ -118,6 +123,54 @@ class ConferenceSteps:
 
     def _key_leave(self) -> list:
         return [self._play(P.GOODBYE)] + self._hangup("left")
+
+    # ---- a moderator names a participant (I3) --------------------------------------------------
+
+    def _key_name_member(self) -> list:
+        if self.role is not Role.MODERATOR:
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.matcher.reset()
+        return self._ask(State.NAME_WHO, [P.NAME_WHO], 3)
+
+    def _who_key(self, ev: DigitPressed) -> list:
+        """Digits of the position the participant heard on joining, '#' ends ('#' alone: the
+        last who joined), '*' starts again."""
+        if ev.digit == "*":
+            return self._ask(State.NAME_WHO, [P.NAME_WHO], 3, fresh=False)
+        if ev.digit != "#":
+            self.digits += ev.digit
+            return self._restart_input()
+        number, self.digits = self.digits, ""
+        self.naming_for = int(number) if number else 0
+        return self._cancel_input() + self._record_name_for()
+
+    def _record_name_for(self) -> list:
+        self.state = State.NAME_FOR_RECORDING
+        return [self._play(P.SAY_NAME_FOR), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
+
+    def _recorded_for(self, ev: RecordingDone) -> list:
+        if ev.path is None or ev.duration_ms < self.config.name_min_ms:
+            self.state = State.IN_CONFERENCE
+            return [self._play(P.INVALID_INPUT, barge_in=True)]
+        self.name_for_candidate = ev.path
+        out = [self._play(P.NAME_PLAYBACK), PlayFile(ev.path, token=self._token(barge_in=False))]
+        return out + self._ask(State.NAME_FOR_CONFIRM, [P.NAME_CONFIRM], 1)
+
+    def _confirm_for_key(self, ev: DigitPressed) -> list:
+        if ev.digit == "1":
+            self.state = State.IN_CONFERENCE
+            self.assign_pending += 1
+            return self._cancel_input() + [AssignName(self.room, self.naming_for,
+                                                      self.name_for_candidate)]
+        if ev.digit == "2":
+            return self._cancel_input() + self._record_name_for()
+        return self._invalid()
+
+    def _name_assigned(self, ev: NameAssigned) -> list:
+        if not self.assign_pending:
+            raise IllegalEvent("NameAssigned without AssignName")
+        self.assign_pending -= 1
+        return [self._play(P.NAME_SAVED if ev.ok else P.NO_SUCH_PARTICIPANT, barge_in=True)]
 
     # ---- invite (I6) and the third party of a 3PTY call ----------------------------------------
 

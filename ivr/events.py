@@ -66,6 +66,12 @@ class PromptId(enum.Enum):
     KEY_TALK_SOFTER = "key_talk_softer"
     KEY_LEAVE = "key_leave"
     KEY_INVITE = "key_invite"
+    KEY_NAME_MEMBER = "key_name_member"
+    NAME_WHO = "name_who"                        # moderator names a participant: whom?
+    SAY_NAME_FOR = "say_name_for"
+    NAME_SAVED = "name_saved"
+    NO_SUCH_PARTICIPANT = "no_such_participant"
+    MODERATOR_ONLY = "moderator_only"
     INVITE_ENTER_NUMBER = "invite_enter_number"
     INVITE_RINGING = "invite_ringing"
     INVITE_JOINED = "invite_joined"
@@ -196,6 +202,11 @@ class RoomCount:
 
 
 @dataclass(frozen=True, slots=True)
+class NameAssigned:
+    ok: bool                 # False: nobody at that position (or they left meanwhile)
+
+
+@dataclass(frozen=True, slots=True)
 class DialOutResult:
     call_id: str
     outcome: DialOutcome
@@ -212,8 +223,8 @@ class CallEnded:
 
 
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
-         | TimerFired | PinChecked | JoinResult | RoomCount | DialOutResult | OperatorResult
-         | CallEnded)
+         | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | DialOutResult
+         | OperatorResult | CallEnded)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------
@@ -256,6 +267,15 @@ class CollectDigits:
 class RecordName:
     max_ms: int
     waits_for_prompts: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class AssignName:
+    """A moderator gives the participant at `position` of `room` (LAST_JOINED = 0: whoever
+    joined last) the recorded name `path`; answered by NameAssigned."""
+    room: str
+    position: int
+    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +401,7 @@ class Log:
 Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | EndRecording | StartTimer
           | CancelTimer
           | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | SetMuted | SetVolume
-          | QueryRoomCount | AnnounceToRoom | DialOut | BridgeInvitee | NotifyInviter
+          | QueryRoomCount | AnnounceToRoom | AssignName | DialOut | BridgeInvitee | NotifyInviter
           | TransferToOperator | Hangup | Log)
 
 

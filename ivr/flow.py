@@ -41,7 +41,8 @@ from bot.rooms import Role
 from bot.settings import Settings
 from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult, EndRecording,
-                        DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, OperatorResult,
+                        DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, NameAssigned,
+                        OperatorResult,
                         PinChecked, Play, PlayFile, PromptFinished, PromptId, RecordCdr,
                         RecordingDone, RecordName, RoomCount, SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.guard import Admission, DialOutGuard, PinGuard
@@ -109,7 +110,12 @@ _LIVE = tuple(s for s in State if s not in (S.START, S.ENDED))
 _KEYS = {S.MENU: "_menu_key", S.LANGUAGE: "_language_key", S.PIN_ENTRY: "_pin_key",
          S.NAME_RECORDING: "_recording_key", S.NAME_CONFIRM: "_confirm_key",
          S.IN_CONFERENCE: "_conference_key",
-         S.INVITE_NUMBER: "_number_key", S.THREEWAY_NUMBER: "_number_key"}
+         S.INVITE_NUMBER: "_number_key", S.THREEWAY_NUMBER: "_number_key",
+         S.NAME_WHO: "_who_key", S.NAME_FOR_RECORDING: "_recording_key",
+         S.NAME_FOR_CONFIRM: "_confirm_for_key"}
+# in a conference, with or without a side question (an invitation's number, naming someone)
+_IN_ROOM = (S.IN_CONFERENCE, S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_RECORDING,
+            S.NAME_FOR_CONFIRM)
 
 # The one transition table: (state, event type) → handler. Handlers set the next state.
 TRANSITIONS: dict[tuple[State, type], str] = {
@@ -122,10 +128,10 @@ TRANSITIONS: dict[tuple[State, type], str] = {
     (S.CHECKING_PIN, PinChecked): "_pin_checked",
     (S.NAME_RECORDING, RecordingDone): "_recorded",
     (S.JOINING, JoinResult): "_joined",
-    (S.IN_CONFERENCE, RoomCount): "_room_count",
-    (S.INVITE_NUMBER, RoomCount): "_room_count",
-    (S.IN_CONFERENCE, DialOutResult): "_dial_result",
-    (S.INVITE_NUMBER, DialOutResult): "_dial_result",
+    **{(s, RoomCount): "_room_count" for s in _IN_ROOM},
+    **{(s, DialOutResult): "_dial_result" for s in _IN_ROOM},
+    **{(s, NameAssigned): "_name_assigned" for s in _IN_ROOM},
+    (S.NAME_FOR_RECORDING, RecordingDone): "_recorded_for",
     (S.THREEWAY_DIALING, DialOutResult): "_dial_result",
     (S.TRANSFERRING, OperatorResult): "_operator_result",
 }
@@ -377,8 +383,8 @@ class CallFlow(ConferenceSteps, StepsBase):
         if self.state is S.NAME_CONFIRM:
             self.name_path = self.name_candidate
             return self._join()
-        if self.state is S.INVITE_NUMBER:
-            self.state = S.IN_CONFERENCE
+        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM):
+            self.state = S.IN_CONFERENCE    # a side question left unanswered: back in the room
             return []
         return [self._play(P.GOODBYE)] + self._hangup("no input")
 

@@ -27,12 +27,13 @@ class KeyAction(enum.Enum):
     TALK_SOFTER = "talk_softer"
     LEAVE = "leave"
     INVITE = "invite"
+    NAME_MEMBER = "name_member"    # moderators: record a name for a participant
 
 
 # Like common bridges (Webex/Zoom-style *6 mute, *# count, *0 leave-the-call desks):
 DEFAULT_KEYPAD: dict[str, str] = {
     "*6": "toggle_mute", "*1": "help", "*#": "count", "*4": "volume_down",
-    "*7": "volume_up", "*0": "leave", "*5": "invite",
+    "*7": "volume_up", "*0": "leave", "*5": "invite", "*2": "name_member",
 }
 
 KEY_PATTERN = re.compile(r"^[0-9*#]{1,4}$")

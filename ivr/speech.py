@@ -204,6 +204,14 @@ class SpeechModel:
         words = {w for phrase in grammar.vocabulary for w in phrase.split()}
         return sorted(w for w in words if self._model.vosk_model_find_word(w) < 0)
 
+    def transcribe(self, pcm: bytes, sample_rate: int, pad_ms: int = PAD_MS) -> str:
+        """Free-form recognition (no grammar) of a short recording, e.g. a caller's name for the
+        roster. Blocking (about a second or two): call it from a worker thread."""
+        rec = vosk.KaldiRecognizer(self._model, sample_rate)
+        pad = bytes(sample_rate * pad_ms // 1000 * 2)
+        rec.AcceptWaveform(pad + pcm[: len(pcm) - len(pcm) % 2] + pad)
+        return " ".join(json.loads(rec.FinalResult()).get("text", "").split())
+
     def decoder(self, sample_rate: int, vocabulary: list[str]) -> vosk.KaldiRecognizer:
         rec = vosk.KaldiRecognizer(self._model, sample_rate, json.dumps(vocabulary, ensure_ascii=False))
         rec.SetWords(True)

@@ -35,6 +35,9 @@ class State(enum.Enum):
     INVITE_NUMBER = "invite_number"
     THREEWAY_NUMBER = "threeway_number"
     THREEWAY_DIALING = "threeway_dialing"
+    NAME_WHO = "name_who"                    # a moderator names a participant: which one?
+    NAME_FOR_RECORDING = "name_for_recording"
+    NAME_FOR_CONFIRM = "name_for_confirm"
     TRANSFERRING = "transferring"
     CLOSING = "closing"      # we hung up or handed the call over; waiting for CallEnded
     ENDED = "ended"          # terminal: every event is illegal

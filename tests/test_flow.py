@@ -387,7 +387,8 @@ def drive_to(state: State):
     if state is State.CLOSING:
         flow.handle(PinChecked(BOOKING, False, BOOKING.end))
         return flow
-    flow.handle(PinChecked(BOOKING, False, T0))
+    naming_someone = state in (State.NAME_WHO, State.NAME_FOR_RECORDING, State.NAME_FOR_CONFIRM)
+    flow.handle(PinChecked(BOOKING, naming_someone, T0))      # naming others: moderators only
     if state is State.NAME_RECORDING:
         return flow
     flow.handle(RecordingDone("/tmp/n.wav", 1000))
@@ -399,6 +400,10 @@ def drive_to(state: State):
     flow.handle(JoinResult(JoinOutcome.JOINED, 2))
     if state is State.INVITE_NUMBER:
         press(flow, "*5")
+    if naming_someone:
+        press(flow, "*2" if state is State.NAME_WHO else "*2#")
+    if state is State.NAME_FOR_CONFIRM:
+        flow.handle(RecordingDone("/tmp/m.wav", 1000))
     return flow
 
 

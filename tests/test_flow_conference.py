@@ -4,8 +4,10 @@ from datetime import timedelta
 import pytest
 
 from bot.rooms import Direction, Role
-from flow_fixtures import BOOKING, MENU_NUMBER, T0, answer, config, new_flow, of, press, prompts
-from ivr.events import (BridgeInvitee, CallAnswered, CallEnded, CancelTimer, DialOut, DialOutcome,
+from flow_fixtures import (BOOKING, MENU_NUMBER, T0, answer, config, finish, new_flow, of, press,
+                           prompts)
+from ivr.events import (AssignName, EndRecording, NameAssigned, RecordingDone, RecordName,
+                        BridgeInvitee, CallAnswered, CallEnded, CancelTimer, DialOut, DialOutcome,
                         DialOutResult, DialPurpose, DigitPressed, Hangup, JoinOutcome, JoinResult,
                         JoinRoom, LeaveRoom, NotifyInviter, PinChecked, PromptFinished, PromptId as P,
                         Play, QueryRoomCount, RoomCount, SetMuted, SetVolume, StartTimer, Timer,
@@ -13,7 +15,7 @@ from ivr.events import (BridgeInvitee, CallAnswered, CallEnded, CancelTimer, Dia
 from ivr.guard import DialOutGuard, DialOutLimits
 from ivr.invitee import InviteeFlow, InviteeState
 from ivr.keypad import compile_keypad
-from ivr.steps import IllegalEvent, State
+from ivr.steps import IllegalEvent, Naming, State
 
 
 def in_room(**kw):
@@ -61,10 +63,11 @@ def test_volume_steps_are_clamped():
 def test_help_reads_out_the_configured_keypad_in_action_order():
     out = press(in_room(), "*1")
     assert prompts(out) == [P.HELP_KEYS, P.KEY_TOGGLE_MUTE, P.KEY_HELP, P.KEY_COUNT,
-                            P.KEY_VOLUME_UP, P.KEY_VOLUME_DOWN, P.KEY_LEAVE, P.KEY_INVITE]
+                            P.KEY_VOLUME_UP, P.KEY_VOLUME_DOWN, P.KEY_LEAVE, P.KEY_INVITE,
+                            P.KEY_NAME_MEMBER]
     plays = of(out, Play)
     assert [dict(p.params).get("keys") for p in plays] == [None, "*6", "*1", "*#", "*7", "*4",
-                                                           "*0", "*5"]
+                                                           "*0", "*5", "*2"]
     assert all(p.barge_in for p in plays)           # any key stops the whole list
 
 
@@ -206,3 +209,66 @@ def test_threeway_busy_asks_for_another_number():
     out = flow.handle(DialOutResult("c2", DialOutcome.BUSY))
     assert prompts(out) == [P.INVITE_BUSY, P.THREEWAY_ENTER_NUMBER]
     assert flow.state is State.THREEWAY_NUMBER
+
+
+# ---- a moderator names a participant -------------------------------------------------------------
+
+def as_moderator():
+    flow = new_flow(config(naming=Naming.OFF))
+    answer(flow)
+    press(flow, "482913#")
+    flow.handle(PinChecked(BOOKING, True, T0))
+    flow.handle(JoinResult(JoinOutcome.JOINED, 1))
+    return flow
+
+
+def test_moderator_names_the_participant_by_the_position_it_heard():
+    flow = as_moderator()
+    out = press(flow, "*2")
+    assert prompts(out) == [P.NAME_WHO] and flow.state is State.NAME_WHO
+    out = press(flow, "3#")
+    assert prompts(out) == [P.SAY_NAME_FOR, P.BEEP] and of(out, RecordName) == [RecordName(3000)]
+    finish(flow, out)                                       # heard the prompts and the beep
+    assert press(flow, "#") == [EndRecording()]           # '#' ends the recording
+    out = flow.handle(RecordingDone("/tmp/for-3.wav", 900))
+    assert prompts(out) == [P.NAME_PLAYBACK, P.NAME_CONFIRM]
+    out = press(flow, "1")
+    assert of(out, AssignName) == [AssignName("CB-7K2Q9", 3, "/tmp/for-3.wav")]
+    assert flow.state is State.IN_CONFERENCE
+    assert prompts(flow.handle(NameAssigned(True))) == [P.NAME_SAVED]
+    with pytest.raises(IllegalEvent):
+        flow.handle(NameAssigned(True))                     # nothing pending any more
+
+
+def test_hash_alone_names_the_last_who_joined_and_an_unknown_position_is_said():
+    flow = as_moderator()
+    press(flow, "*2#")
+    flow.handle(RecordingDone("/tmp/last.wav", 900))
+    out = press(flow, "1")
+    assert of(out, AssignName) == [AssignName("CB-7K2Q9", 0, "/tmp/last.wav")]
+    assert prompts(flow.handle(NameAssigned(False))) == [P.NO_SUCH_PARTICIPANT]
+
+
+def test_two_records_again_and_an_empty_recording_goes_back_to_the_room():
+    flow = as_moderator()
+    press(flow, "*2#")
+    flow.handle(RecordingDone("/tmp/a.wav", 900))
+    assert of(press(flow, "2"), RecordName) and flow.state is State.NAME_FOR_RECORDING
+    out = flow.handle(RecordingDone(None, 0))
+    assert prompts(out) == [P.INVALID_INPUT] and flow.state is State.IN_CONFERENCE
+
+
+def test_participants_may_not_name_others():
+    flow = in_room()
+    out = press(flow, "*2")
+    assert prompts(out) == [P.MODERATOR_ONLY] and flow.state is State.IN_CONFERENCE
+    assert not of(out, RecordName)
+
+
+def test_no_answer_to_whom_goes_back_to_the_room_quietly():
+    flow = as_moderator()
+    out = press(flow, "*2")
+    while flow.state is State.NAME_WHO:
+        finish(flow, out)                       # the question was heard: the timer runs
+        out = flow.handle(TimerFired(Timer.INPUT))
+    assert flow.state is State.IN_CONFERENCE and not of(out, Hangup) and not flow.timers

@@ -45,12 +45,16 @@ class FakeVoice:
     def stop_source(self, source):
         self.log.append(("stop", source))
 
-    def join_room(self, call, room, role, muted, limit):
+    def join_room(self, call, room, role, muted, limit, name=None):
         self.log.append(("join", call, room))
         return ev.JoinResult(ev.JoinOutcome.JOINED, 1)
 
     def leave_room(self, call):
         self.log.append(("leave", call))
+
+    def assign_name(self, room, position, path, by):
+        self.log.append(("assign", room, position, path, by))
+        return position == 2
 
     def hangup(self, call):
         self.log.append(("hangup", call))
@@ -224,3 +228,19 @@ def test_hash_ends_the_name_recording_before_its_time_limit(tmp_path):
         return flow
     flow = asyncio.run(run())
     assert ev.RecordingDone(None, 0) in flow.seen
+
+
+def test_assign_name_is_answered_with_the_voice_services_verdict():
+    async def run():
+        voice = FakeVoice()
+        flow = ScriptedFlow({ev.DigitPressed: [ev.AssignName("CB-X", 2, "/n/x.wav")],
+                             ev.TimerFired: [ev.AssignName("CB-X", 7, "/n/y.wav")]})
+        d = _driver("mod", flow, voice, FakePrompts())
+        d.feed(ev.DigitPressed("1"))
+        d.feed(ev.TimerFired(ev.Timer.INPUT))
+        await _settle(0.05)
+        return voice, flow
+    voice, flow = asyncio.run(run())
+    assert ("assign", "CB-X", 2, "/n/x.wav", "mod") in voice.log
+    assert [e for e in flow.seen if isinstance(e, ev.NameAssigned)] == [ev.NameAssigned(True),
+                                                                      ev.NameAssigned(False)]

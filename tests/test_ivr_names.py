@@ -1,7 +1,9 @@
 """End to end: callers record their names (I3) — said into the phone after the beep (here: each
 phone's tone), trimmed, played back, kept with 1 — and a caller joining later is announced by
 name to the one already in the room: energy outside the callers' tone bands in the other's
-recording while the announcement plays, and none once it has ended."""
+recording while the announcement plays, and none once it has ended. Then the moderator (the
+first caller) gives the participant who joined last a new name with *2 # (its own tone), which
+the roster keeps."""
 from __future__ import annotations
 
 import asyncio
@@ -66,7 +68,7 @@ def _run(tmp: Path) -> dict:
             first.start()
             later.start()
             room = booking.reference
-            a = await _enter_with_name(voice, first, settings.sip.port, booking.participant_pin, room)
+            a = await _enter_with_name(voice, first, settings.sip.port, booking.moderator_pin, room)
             await voice.wait_for(lambda: quiet(voice) and _no_announcement(voice), 30)
             b = await _enter_with_name(voice, later, settings.sip.port, booking.participant_pin, room)
             out["joined"] = time.monotonic()
@@ -76,6 +78,17 @@ def _run(tmp: Path) -> dict:
             out["announced"] = time.monotonic()
             await asyncio.sleep(1.5)
             out["end"] = time.monotonic()
+            out["first_at_end"] = first.recorded_samples()
+            # the moderator names the participant who joined last: *2, # alone, the name, 1
+            await asyncio.to_thread(first.send_digits, "*2")
+            await until_asking(voice, a, State.NAME_WHO)
+            await asyncio.to_thread(first.send_digits, "#")
+            await until_asking(voice, a, State.NAME_FOR_CONFIRM, timeout=15)
+            await asyncio.to_thread(first.send_digits, "1")
+            await voice.wait_for(lambda: voice.roster.get(b).name_path != out["name_path"], 10)
+            out["assigned"] = voice.roster.get(b).name_path
+            out["roster"] = [(e.call, e.role.value, e.position) for e in voice.roster.of_room(room)]
+            out["calls"] = (a, b)
             for call in (a, b):
                 voice.hangup(call, 200)
             await voice.wait_for(lambda: not voice.calls(), 15)
@@ -106,6 +119,7 @@ def test_the_recorded_name_is_kept_trimmed_and_holds_the_callers_voice(names):
 
 def test_a_joining_callers_name_is_announced_to_the_others(names):
     samples, rate = names["first"]
+    samples = samples[:names["first_at_end"]]           # up to `end` (the naming came after)
     end = names["end"]
     speech = sf.band_removed_rms(samples, rate, [LATER, FIRST])
     per_s = 10                                          # 100 ms frames
@@ -116,3 +130,13 @@ def test_a_joining_callers_name_is_announced_to_the_others(names):
     # frame may click when a loaded machine drops a packet of the other's tone)
     assert during.size and int((during > 0.03).sum()) >= 3, during
     assert float(np.percentile(after, 80)) < 0.01, after
+
+
+def test_the_moderator_names_the_last_who_joined_and_the_roster_keeps_it(names):
+    a, b = names["calls"]
+    assert names["roster"] == [(a, "moderator", 1), (b, "participant", 2)]
+    path = names["assigned"]
+    assert path is not None and path != names["name_path"]
+    x, rate = read_wav(path)
+    assert sf.tone_power(x, rate, FIRST) > 0.05         # the moderator's "voice": its tone
+    assert sf.tone_power(x, rate, LATER) < 0.01

@@ -18,7 +18,7 @@ PACKAGES = ("bot", "ivr", "mail")
 PURE_LIBS = {"numpy", "icalendar"}
 PURE = {
     "bot", "bot.booking", "bot.settings", "bot.ledger", "bot.capacity", "bot.mixer", "bot.rooms",
-    "bot.refmix", "bot.talk", "bot.sipevents", "bot.announce",
+    "bot.refmix", "bot.talk", "bot.sipevents", "bot.announce", "bot.roster",
     "ivr", "ivr.catalog", "ivr.say",
     "ivr.events", "ivr.flow", "ivr.steps", "ivr.conference", "ivr.invitee", "ivr.guard",
     "ivr.keypad", "ivr.routing", "ivr.vad",

@@ -190,3 +190,25 @@ def test_a_word_said_into_a_live_recording_comes_out_as_its_menu_key(korean_mode
         return events
 
     assert asyncio.run(call()) == [SpeechRecognized(said, KOREAN[said])]
+
+
+def test_a_recorded_name_becomes_text_for_the_roster(korean_model, spoken, tmp_path):
+    """Free-form (no grammar), as for a caller's name: the recogniser writes what it heard. The
+    Korean test model does not know espeak's voice well, so only text, not spelling, is
+    asserted; silence gives no text."""
+    import asyncio
+
+    from bot.ivrdriver import IvrContext
+    from ivr.render import write_wav
+    name = tmp_path / "name.wav"
+    x = np.frombuffer(spoken["안녕하세요"], "<i2").astype(np.float32) / 32768
+    write_wav(name, x, RATE)
+    quiet = tmp_path / "quiet.wav"
+    write_wav(quiet, np.zeros(RATE, np.float32), RATE)
+    ctx = IvrContext(prompts=None, speech=korean_model)
+
+    async def both():
+        return await ctx.transcribe(str(name)), await ctx.transcribe(str(quiet))
+    said, silence = asyncio.run(both())
+    assert said.strip() and silence == ""
+    assert IvrContext(prompts=None).transcribe(str(name)) is None    # speech input off
