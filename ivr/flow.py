@@ -15,6 +15,8 @@ Theory of operation (after h11's `_state.py`):
       THREEWAY ... THREEWAY_NUMBER ─#─▶ THREEWAY_DIALING ─ANSWERED─▶ JOINING (ad-hoc room)
       OPERATOR / UNKNOWN / wrong PIN ×3 / no PIN ─▶ TRANSFERRING ─OperatorResult─▶ CLOSING
     IN_CONFERENCE ⇄ INVITE_NUMBER (invite key, number, #: DialOut; the call stays in its room)
+    IN_CONFERENCE ─*2 (moderators)─▶ NAME_WHO ─#─▶ NAME_FOR_RECORDING ⇄ NAME_FOR_CONFIRM ─1─▶
+                  AssignName, back IN_CONFERENCE (NameAssigned: "saved" / "no such participant")
     any live state ─CallEnded─▶ ENDED (cleanup: leave the room, cancel timers)
     any live state ─our Hangup─▶ CLOSING ─CallEnded─▶ ENDED
 
