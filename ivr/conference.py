@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bot.rooms import MAX_STEP, MIN_STEP, Direction, Role
 from ivr.events import (AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose,
-                        DigitPressed, Level, Log, NameAssigned, Params, PlayFile, PromptId,
+                        DigitPressed, Level, Log, NameAssigned, Params, PromptId,
                         QueryRoomCount, RecordingDone, RecordName, RoomCount, SetMuted, SetVolume,
                         Timer, params)
 from ivr.guard import DialVerdict
@@ -153,8 +153,7 @@ class ConferenceSteps:
             self.state = State.IN_CONFERENCE
             return [self._play(P.INVALID_INPUT, barge_in=True)]
         self.name_for_candidate = ev.path
-        out = [self._play(P.NAME_PLAYBACK), PlayFile(ev.path, token=self._token(barge_in=False))]
-        return out + self._ask(State.NAME_FOR_CONFIRM, [P.NAME_CONFIRM], 1)
+        return self._confirm_recording(ev.path, State.NAME_FOR_CONFIRM)
 
     def _confirm_for_key(self, ev: DigitPressed) -> list:
         if ev.digit == "1":

@@ -45,7 +45,7 @@ from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult, EndRecording,
                         DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, NameAssigned,
                         OperatorResult,
-                        PinChecked, Play, PlayFile, PromptFinished, PromptId, RecordCdr,
+                        PinChecked, Play, PromptFinished, PromptId, RecordCdr,
                         RecordingDone, RecordName, RoomCount, SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.guard import Admission, DialOutGuard, PinGuard
 from ivr.keypad import DEFAULT_KEYPAD, Keypad, KeyMatcher, compile_keypad
@@ -331,8 +331,7 @@ class CallFlow(ConferenceSteps, StepsBase):
                 return [self._play(P.INVALID_INPUT)] + self._record_name()
             return [Log(Level.INFO, f"call {self.call_id}: no usable name recording")] + self._join()
         self.name_candidate = ev.path
-        out = [self._play(P.NAME_PLAYBACK), PlayFile(ev.path, token=self._token(barge_in=False))]
-        return out + self._ask(S.NAME_CONFIRM, [P.NAME_CONFIRM], 1)
+        return self._confirm_recording(ev.path, S.NAME_CONFIRM)
 
     def _confirm_key(self, ev: DigitPressed) -> list:
         if ev.digit == "1":

@@ -12,7 +12,7 @@ import enum
 from datetime import datetime
 
 from ivr.events import (CancelTimer, CollectDigits, Hangup, LeaveRoom, Level, Log,
-                        Play, PromptFinished, PromptId, StartTimer, StopPlayback, Timer, TimerFired,
+                        Play, PlayFile, PromptFinished, PromptId, StartTimer, StopPlayback, Timer, TimerFired,
                         params)
 
 
@@ -141,6 +141,11 @@ class StepsBase:
             out.append(Play(prompt, values, True, self._token(True)))
         self.ask_token = out[-1].token
         return out + [CollectDigits(max_digits, timeout_ms=self.config.input_timeout_ms)]
+
+    def _confirm_recording(self, path: str, state: State) -> list:
+        """Play a recorded name back, then ask: 1 keep, 2 record again (in `state`)."""
+        out = [self._play(PromptId.NAME_PLAYBACK), PlayFile(path, token=self._token(barge_in=False))]
+        return out + self._ask(state, [PromptId.NAME_CONFIRM], 1)
 
     def _restart_input(self) -> list:
         return self._start_timer(Timer.INPUT, self.config.input_timeout_ms)
