@@ -276,6 +276,9 @@ class VoiceService:
             return False
         self.roster.named(e.call, path)
         log.info("%s named %s (position %d of room %r)", by, e.call, e.position, room)
+        driver = self.drivers.get(e.call)
+        if driver is not None and isinstance(driver.flow, CallFlow):   # its leave announcement
+            driver.feed_soon(ev.NameChanged(path))
         self._transcribe(e.call, path)
         return True
 

@@ -33,7 +33,6 @@ KEY_HANDLERS: dict[KeyAction, str] = {
 KEY_PROMPT: dict[KeyAction, PromptId] = {a: PromptId(f"key_{a.value}") for a in KeyAction}
 
 
-
 def help_prompts(keypad: Keypad) -> list[tuple[PromptId, Params]]:
     """What the help key reads out after HELP_KEYS: the keypad as configured, in the order of
     `KeyAction` ("star six: mute or unmute yourself", ...). `confbot prompts render` renders

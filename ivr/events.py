@@ -202,6 +202,12 @@ class RoomCount:
 
 
 @dataclass(frozen=True, slots=True)
+class NameChanged:
+    """A moderator gave this caller a new recorded name: later announcements use it."""
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class NameAssigned:
     ok: bool                 # False: nobody at that position (or they left meanwhile)
 
@@ -223,7 +229,8 @@ class CallEnded:
 
 
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
-         | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | DialOutResult
+         | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
+         | DialOutResult
          | OperatorResult | CallEnded)
 
 

@@ -43,7 +43,7 @@ from bot.rooms import Role
 from bot.settings import Settings
 from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult, EndRecording,
-                        DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, NameAssigned,
+                        DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, NameAssigned, NameChanged,
                         OperatorResult,
                         PinChecked, Play, PromptFinished, PromptId, RecordCdr,
                         RecordingDone, RecordName, RoomCount, SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
@@ -127,6 +127,7 @@ TRANSITIONS: dict[tuple[State, type], str] = {
     **{(s, PromptFinished): "_prompt_finished" for s in _LIVE},
     **{(s, TimerFired): "_timer" for s in _LIVE},
     **{(s, CallEnded): "_ended" for s in _LIVE},
+    **{(s, NameChanged): "_name_changed" for s in _LIVE},
     (S.CHECKING_PIN, PinChecked): "_pin_checked",
     (S.NAME_RECORDING, RecordingDone): "_recorded",
     (S.JOINING, JoinResult): "_joined",
@@ -321,6 +322,10 @@ class CallFlow(ConferenceSteps, StepsBase):
         self.name_tries += 1
         self.state = S.NAME_RECORDING
         return [self._play(P.SAY_NAME), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
+
+    def _name_changed(self, ev: NameChanged) -> list:
+        self.name_path = ev.path        # a moderator renamed this caller (bot.roster)
+        return []
 
     def _recording_key(self, ev: DigitPressed) -> list:
         return [EndRecording()] if ev.digit == "#" else []

@@ -272,3 +272,12 @@ def test_no_answer_to_whom_goes_back_to_the_room_quietly():
         finish(flow, out)                       # the question was heard: the timer runs
         out = flow.handle(TimerFired(Timer.INPUT))
     assert flow.state is State.IN_CONFERENCE and not of(out, Hangup) and not flow.timers
+
+
+def test_a_renamed_caller_is_announced_by_its_new_name_when_it_leaves():
+    from ivr.events import AnnounceToRoom, NameChanged
+    flow = in_room()
+    assert flow.handle(NameChanged("/tmp/new.wav")) == []
+    out = flow.handle(CallEnded("bye"))
+    assert of(out, AnnounceToRoom) == [AnnounceToRoom("CB-7K2Q9", P.LEAVE_ANNOUNCE,
+                                                      (("name", "/tmp/new.wav"),))]

@@ -87,6 +87,8 @@ def _run(tmp: Path) -> dict:
             await asyncio.to_thread(first.send_digits, "1")
             await voice.wait_for(lambda: voice.roster.get(b).name_path != out["name_path"], 10)
             out["assigned"] = voice.roster.get(b).name_path
+            await voice.wait_for(lambda: voice.drivers[b].flow.name_path == out["assigned"], 5)
+            out["flow_name"] = voice.drivers[b].flow.name_path
             out["roster"] = [(e.call, e.role.value, e.position) for e in voice.roster.of_room(room)]
             out["calls"] = (a, b)
             for call in (a, b):
@@ -137,6 +139,7 @@ def test_the_moderator_names_the_last_who_joined_and_the_roster_keeps_it(names):
     assert names["roster"] == [(a, "moderator", 1), (b, "participant", 2)]
     path = names["assigned"]
     assert path is not None and path != names["name_path"]
+    assert names["flow_name"] == path                   # its leave announcement says the new name
     x, rate = read_wav(path)
     assert sf.tone_power(x, rate, FIRST) > 0.05         # the moderator's "voice": its tone
     assert sf.tone_power(x, rate, LATER) < 0.01
