@@ -12,6 +12,7 @@ import glob
 import json
 import math
 import os
+import random
 import shutil
 import signal
 import socket
@@ -44,6 +45,25 @@ def free_port(kind: int = socket.SOCK_DGRAM, also_tcp: bool = True) -> int:
         except OSError:
             continue
     raise RuntimeError("no free port")
+
+
+def free_low_ports(count: int) -> int:
+    """The first of `count` consecutive ports free for UDP and TCP, below the kernel's
+    ephemeral range (32768+), where no outgoing connection can take one meanwhile. A baresip
+    phone uses three: SIP on p, its SIP/TLS transport on p + 1 (always opened), ctrl_tcp on
+    p + 2. With ephemeral ports, "Address already in use" hit a phone now and then."""
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(15000, 30000)
+        try:
+            for p in range(port, port + count):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    with socket.socket(socket.AF_INET, kind) as s:
+                        s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free low ports")
 
 
 def free_port_block(size: int) -> int:
@@ -126,7 +146,8 @@ class Baresip:
     def create(cls, workdir: Path, tone: Path, answer: str = "manual",
                user: str = "tester") -> "Baresip":
         workdir.mkdir(parents=True, exist_ok=True)
-        b = cls(workdir, tone, free_port(), free_port(socket.SOCK_STREAM), free_port_block(10),
+        low = free_low_ports(3)
+        b = cls(workdir, tone, low, low + 2, free_port_block(10),
                 answer=answer, user=user)
         b._write_config()
         return b
@@ -390,7 +411,7 @@ def voice_settings(rooms: dict[str, int], numbers: dict[str, str], *, log_level:
     `numbers` dialled user part → room (direct access)."""
     from bot.settings import DialIn, Route, RoomSettings, Settings, SipSettings, Tariff
     rtp_range = max(40, max_calls * 4)
-    sip = SipSettings(port=free_port(), rtp_port=free_port_block(rtp_range),
+    sip = SipSettings(port=free_low_ports(1), rtp_port=free_port_block(rtp_range),
                       rtp_port_range=rtp_range, log_level=log_level, max_calls=max_calls)
     dialin = tuple(DialIn(n, n, Tariff.STANDARD, Route.DIRECT, room=r) for n, r in numbers.items())
     return Settings(sip=sip, dialin=dialin,

@@ -32,7 +32,8 @@ PREMIUM, TOLLFREE = "499005555100", "498005555100"     # the shipped config's re
 
 
 def shipped_config(tmp: Path) -> tuple[Path, int, int]:
-    smtp, sip = sf.free_port(), sf.free_port()
+    smtp = sf.free_low_ports(2)
+    sip = smtp + 1
     rtp = sf.free_port_block(200)
     text = (ROOT / "config.toml").read_text(encoding="utf-8")
     for old, new in (("port = 2525", f"port = {smtp}"), ("port = 5060", f"port = {sip}"),
