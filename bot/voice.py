@@ -406,6 +406,10 @@ class VoiceService:
         self._fan_out(event)
 
     def _offered(self, call: str, dialled: str, caller: str) -> None:
+        if self._stack is None:      # offered while stopping: the stack hangs up every call
+            log.info("%s: incoming from %s to %r while stopping: not answered", call, caller,
+                     dialled)
+            return
         log.info("%s: incoming from %s to %r", call, caller, dialled)
         if self.ivr is not None:
             self._calls[call] = CallInfo(call, dialled, caller, None)

@@ -101,3 +101,21 @@ def test_a_full_bridge_refuses_players_and_keeps_ports_for_calls(tmp_path):
         assert any(isinstance(e, CallEnded) for e in events)
     finally:
         stack.stop()
+
+
+def test_a_call_offered_while_the_service_stops_is_not_an_error(caplog):
+    """The owner thread may post a CallOffered after VoiceService.stop() dropped the stack (the
+    stack's own shutdown hangs that call up): it is logged and left alone, not an exception."""
+    import asyncio
+
+    from bot.sipevents import CallOffered
+    from bot.voice import VoiceService
+
+    async def run():
+        voice = VoiceService(sf.voice_settings({"lobby": 5}, {"1000": "lobby"}),
+                             asyncio.get_running_loop())
+        voice._on_event(CallOffered("call-1", "1000", "<sip:tester@127.0.0.1>"))
+        return voice
+    voice = asyncio.run(run())
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+    assert voice.calls() == {}
