@@ -21,6 +21,7 @@ the dialled digits still go through the keypad, the toll-fraud guard and the tem
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,19 @@ async def measure(marks: Marks, label: str, *names: str) -> None:
     marks.take(f"{label}:end", *names)
 
 
+async def receiving(voice: VoiceService, call: str, timeout: float = 10.0) -> None:
+    """Until the service receives RTP from `call` again (its packet count grows)."""
+    end = time.monotonic() + timeout
+    before = (await voice.stream_stats()).get(call)
+    while time.monotonic() < end:
+        await asyncio.sleep(0.2)
+        now = (await voice.stream_stats()).get(call)
+        if now is not None and (before is None or now.rx_packets >= before.rx_packets + 5):
+            return
+        before = before if before is not None else now
+    raise AssertionError(f"no RTP from {call} for {timeout} s after its resume")
+
+
 async def new_call(voice: VoiceService, known: set, timeout: float = 30) -> str:
     await voice.wait_for(lambda: set(voice.calls()) - known, timeout)
     return (set(voice.calls()) - known).pop()
@@ -108,6 +122,7 @@ async def act_threeway(voice, phones, settings, marks, out) -> None:
     b_phone.resume()
     await voice.wait_for(lambda: sum(1 for e in voice.events if e == CallMediaChanged(b))
                          > changed, 5)
+    await receiving(voice, b)     # baresip restarts its RTP when it likes: wait for it, bounded
     await asyncio.sleep(0.5)
     await measure(marks, "resumed", "a", "c")
     out["3pty"]["bridge_resumed"] = (await voice.bridge_routes(), voice.core_routes())
