@@ -18,12 +18,12 @@ from ivr.keypad import compile_keypad
 from ivr.steps import IllegalEvent, Naming, State
 
 
-def in_room(**kw):
+def in_room(moderator: bool = False, **kw):
     flow = new_flow(config(**{k: v for k, v in kw.items() if k != "dial_guard"}),
                     dial_guard=kw.get("dial_guard"))
     answer(flow)
     press(flow, "482913#")
-    flow.handle(PinChecked(BOOKING, False, T0))
+    flow.handle(PinChecked(BOOKING, moderator, T0))
     flow.handle(JoinResult(JoinOutcome.JOINED, 2))
     return flow
 
@@ -214,12 +214,7 @@ def test_threeway_busy_asks_for_another_number():
 # ---- a moderator names a participant -------------------------------------------------------------
 
 def as_moderator():
-    flow = new_flow(config(naming=Naming.OFF))
-    answer(flow)
-    press(flow, "482913#")
-    flow.handle(PinChecked(BOOKING, True, T0))
-    flow.handle(JoinResult(JoinOutcome.JOINED, 1))
-    return flow
+    return in_room(moderator=True, naming=Naming.OFF)
 
 
 def test_moderator_names_the_participant_by_the_position_it_heard():
