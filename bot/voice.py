@@ -359,6 +359,11 @@ class VoiceService:
     def _dispatch(self, event: SipEvent) -> None:
         if not isinstance(event, LevelsSampled):
             self.events.append(event)
+        if self._stack is None and not isinstance(event, CallEnded):
+            # stopping: the stack hangs up every call; only the ends still count (call records),
+            # nothing may start (a call offered or answered meanwhile is not taken on)
+            log.debug("stopping: %s ignored", event)
+            return
         match event:
             case CallOffered(call, dialled, caller):
                 self._offered(call, dialled, caller)
@@ -399,17 +404,12 @@ class VoiceService:
                 if rec is not None and not rec[1].done():
                     rec[1].set_result("")
             case CommandFailed(AddPlayer(port=source)):   # e.g. the bridge is full: the core
-                if any(s.id == source for s in self.mixer.snapshot().sources):  # forgets it too
-                    self._execute(self.mixer.remove_source(source))
+                self.stop_source(source)                    # forgets the player too
             case CommandFailed():
                 pass
         self._fan_out(event)
 
     def _offered(self, call: str, dialled: str, caller: str) -> None:
-        if self._stack is None:      # offered while stopping: the stack hangs up every call
-            log.info("%s: incoming from %s to %r while stopping: not answered", call, caller,
-                     dialled)
-            return
         log.info("%s: incoming from %s to %r", call, caller, dialled)
         if self.ivr is not None:
             self._calls[call] = CallInfo(call, dialled, caller, None)
