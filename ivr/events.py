@@ -230,8 +230,7 @@ class CallEnded:
 
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
-         | DialOutResult
-         | OperatorResult | CallEnded)
+         | DialOutResult | OperatorResult | CallEnded)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------
@@ -406,8 +405,7 @@ class Log:
 
 
 Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | EndRecording | StartTimer
-          | CancelTimer
-          | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | SetMuted | SetVolume
+          | CancelTimer | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | SetMuted | SetVolume
           | QueryRoomCount | AnnounceToRoom | AssignName | DialOut | BridgeInvitee | NotifyInviter
           | TransferToOperator | Hangup | Log)
 

@@ -42,11 +42,11 @@ from datetime import timedelta
 from bot.rooms import Role
 from bot.settings import Settings
 from ivr.conference import ConferenceSteps
-from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult, EndRecording,
-                        DigitPressed, JoinOutcome, JoinResult, JoinRoom, Level, Log, NameAssigned, NameChanged,
-                        OperatorResult,
-                        PinChecked, Play, PromptFinished, PromptId, RecordCdr,
-                        RecordingDone, RecordName, RoomCount, SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
+from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult,
+                        DigitPressed, EndRecording, JoinOutcome, JoinResult, JoinRoom, Level, Log,
+                        NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
+                        PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
+                        SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.guard import Admission, DialOutGuard, PinGuard
 from ivr.keypad import DEFAULT_KEYPAD, Keypad, KeyMatcher, compile_keypad
 from ivr.routing import Destination, Entry, route_call

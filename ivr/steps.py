@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from ivr.events import (CancelTimer, CollectDigits, Hangup, LeaveRoom, Level, Log,
-                        Play, PlayFile, PromptFinished, PromptId, StartTimer, StopPlayback, Timer, TimerFired,
+from ivr.events import (CancelTimer, CollectDigits, Hangup, LeaveRoom, Level, Log, Play, PlayFile,
+                        PromptFinished, PromptId, StartTimer, StopPlayback, Timer, TimerFired,
                         params)
 
 
