@@ -20,6 +20,7 @@ class Announcement:
     room: str
     path: str          # the WAV to play into the room
     seconds: float     # its length
+    exclude: str | None = None   # the member it is about (a joiner does not hear itself)
 
 
 @dataclass

@@ -69,6 +69,10 @@ class App:
             ivr.speech = await asyncio.to_thread(load_speech_model, self.settings)  # 2-4 s
         self.voice = VoiceService(self.settings, asyncio.get_running_loop(), ivr=ivr)
         await self.voice.start()
+        if ivr is not None:       # booked conferences: their end, extensions, cancellations
+            from bot.bookingwatch import BookingWatch
+            self.tasks.append(asyncio.create_task(BookingWatch(self.voice, self.store).run(),
+                                                  name="booking-watch"))
         log.info("SIP on %s:%d (%s)%s%s", self.settings.sip.host, self.settings.sip.port,
                  ", ".join(self.settings.sip.transports),
                  "" if ivr is not None else " WITHOUT the IVR: direct-access numbers only",

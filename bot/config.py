@@ -221,6 +221,9 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "max_minutes": _int(5, 7 * 24 * 60), "max_days_ahead": _int(1, 3650),
         "slot_step_minutes": _int(1, 24 * 60)}),
     "pins": (S.PinSettings, {"length": _int(6, 12), "early_join_minutes": _int(0, 120)}),
+    "conference": (S.ConferenceSettings, {
+        "warn_minutes": _int(0, 60), "extend_minutes": _int(1, 240),
+        "extend_max_minutes": _int(0, 24 * 60)}),
     "mail.smtp": (S.SmtpListen, {
         "host": _str(True), "port": _PORT, "max_size": _int(1024), "tls_cert": _str(True),
         "tls_key": _str(True), "auth_users": _auth_users}),
@@ -324,12 +327,13 @@ def _name(path: tuple) -> str:
 def compile_settings(data: dict) -> tuple[S.Settings | None, list[Problem]]:
     """Turn the plain TOML dict into `Settings`, collecting every problem."""
     problems: list[Problem] = []
-    known_top = {"service", "capacity", "pins", "mail", "sip", "dialin", "rooms", "ivr", "keypad"}
+    known_top = {"service", "capacity", "pins", "conference", "mail", "sip", "dialin", "rooms", "ivr",
+                 "keypad"}
     for key in data:
         if key not in known_top:
             problems.append(Problem((key,), f"unknown section or key '{key}' (known: {', '.join(sorted(known_top))})"))
     built: dict[str, Any] = {}
-    for table in ("service", "capacity", "pins", "sip", "ivr"):
+    for table in ("service", "capacity", "pins", "conference", "sip", "ivr"):
         cls, spec = _TABLES[table]
         built[table] = _build(cls, spec, data.get(table, {}), (table,), problems)
     mail = data.get("mail", {})

@@ -35,7 +35,7 @@ import numpy as np
 from bot.cdrstore import CallRecords, call_log
 from bot.rooms import Direction, Role
 from ivr import events as ev
-from ivr.catalog import Catalog, resolve
+from ivr.catalog import Catalog, Recording, resolve
 from ivr.render import PromptCache, read_wav, trim, write_wav
 from ivr.speech import GrammarSource, Menu, Recognizer, grammar_for
 from ivr.tap import Recognize, SpeechInput
@@ -66,10 +66,15 @@ class Prompts:
         self.catalog, self.cache = catalog, cache
         self._executor = executor
         self._memo: dict[tuple, tuple[str, float]] = {}
+        self._derived: dict[str, set[Path]] = {}    # a caller's recording → cache files made of it
 
-    def _render(self, prompt: ev.PromptId, params: ev.Params, lang: str) -> tuple[str, float]:
-        path = self.cache.wav_for(resolve(self.catalog, prompt, params, lang))
-        return str(path), wav_seconds(path)
+    def _render(self, prompt: ev.PromptId, params: ev.Params, lang: str
+                ) -> tuple[tuple[str, float], list[str], set[Path]]:
+        resolved = resolve(self.catalog, prompt, params, lang)
+        path = self.cache.wav_for(resolved)
+        recordings = [str(s.path) for s in resolved.segments if isinstance(s, Recording)]
+        made = {path, *(self.cache.recording_wav(r) for r in recordings)} if recordings else set()
+        return (str(path), wav_seconds(path)), recordings, made
 
     async def wav(self, prompt: ev.PromptId, params: ev.Params, lang: str) -> tuple[str, float]:
         key = (prompt, params, lang)
@@ -80,10 +85,20 @@ class Prompts:
         if hit is not None:
             return hit
         loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self._executor, self._render, prompt, params, lang)
+        out, recordings, made = await loop.run_in_executor(self._executor, self._render, prompt,
+                                                           params, lang)
+        for r in recordings:
+            self._derived.setdefault(r, set()).update(made)
         if key is not None:
             self._memo[key] = out
         return out
+
+    def forget(self, recording: str) -> None:
+        """A caller's recording is gone: drop what was rendered from it (memo and cache)."""
+        for path in self._derived.pop(recording, ()):
+            path.unlink(missing_ok=True)
+        self._memo = {k: v for k, v in self._memo.items()
+                      if not any(value == recording for _name, value in k[1])}
 
     async def file(self, path: str) -> tuple[str, float]:
         loop = asyncio.get_running_loop()
@@ -111,7 +126,7 @@ class VoicePort(Protocol):
 
     def play_to(self, call: str, source: str, path: str) -> None: ...
     def stop_source(self, source: str) -> None: ...
-    def announce(self, room: str, path: str, seconds: float) -> None: ...
+    def announce(self, room: str, path: str, seconds: float, exclude: str | None = None) -> None: ...
     def join_room(self, call: str, room: str, role: Role, muted: bool,
                   limit: int | None, name: str | None = None) -> ev.JoinResult: ...
     def assign_name(self, room: str, position: int, path: str, by: str) -> bool: ...
@@ -125,7 +140,7 @@ class VoicePort(Protocol):
     def bridge_invitee(self, call: str, room: str) -> None: ...
     def notify_inviter(self, driver: "CallDriver", outcome: ev.DialOutcome) -> None: ...
     def transfer_to_operator(self, driver: "CallDriver", uri: str) -> None: ...
-    def hangup(self, call: str) -> None: ...
+    def hangup(self, call: str, code: int = 603, cause: str | None = None) -> None: ...
 
 
 @dataclass
@@ -223,6 +238,7 @@ class CallDriver:
         self._recording_ended: asyncio.Event | None = None    # set by EndRecording ('#')
         self.on_closed: Callable[[CallDriver], None] | None = None
         self.history: list[object] = []      # actions executed, bounded (for views and tests)
+        self.recordings: list[str] = []      # name recordings this call made (bot.namefiles)
         self.speech: SpeechInput | None = None
         if ctx.speech is not None:
             self.speech = SpeechInput(
@@ -258,7 +274,7 @@ class CallDriver:
         log.error("call %s: %s: %s (while handling %r)", self.call, type(exc).__name__, exc, where,
                   exc_info=exc)
         if self.failed:
-            self.voice.hangup(self.call)
+            self.voice.hangup(self.call, cause="error")
             return
         self.failed = self.closed = True
         self._stop_speech()
@@ -272,12 +288,13 @@ class CallDriver:
 
         def apologise(t: asyncio.Future) -> None:
             if t.cancelled() or t.exception() is not None:
-                self.voice.hangup(self.call)
+                self.voice.hangup(self.call, cause="error")
                 return
             path, seconds = t.result()
             source = f"p{next(_ids)}-{self.call}"
             self.voice.play_to(self.call, source, path)
-            asyncio.get_running_loop().call_later(seconds + 0.1, self.voice.hangup, self.call)
+            asyncio.get_running_loop().call_later(seconds + 0.1,
+                                                lambda: self.voice.hangup(self.call, cause="error"))
         task.add_done_callback(apologise)
 
     def _guard(self, fn: Callable[[], None], where: object) -> None:
@@ -372,7 +389,9 @@ class CallDriver:
             case ev.QueryRoomCount(room):
                 self.feed_soon(ev.RoomCount(self.voice.room_count(room)))
             case ev.AnnounceToRoom(room, prompt, params):
-                self._spawn(self._announce(room, prompt, params), a)
+                # the room's, not this call's: a leave announcement is rendered and played
+                # after the call is gone, so closing the call must not cancel it
+                self.ctx.keep(asyncio.ensure_future(self._announce(room, prompt, params)))
             case ev.RecordName(max_ms):
                 self._spawn(self._record(max_ms), a)
             case ev.EndRecording():
@@ -386,8 +405,8 @@ class CallDriver:
                 self.voice.notify_inviter(self, outcome)
             case ev.TransferToOperator(uri):
                 self.voice.transfer_to_operator(self, uri)
-            case ev.Hangup():
-                self.voice.hangup(self.call)
+            case ev.Hangup(reason):
+                self.voice.hangup(self.call, cause=reason)
             case _:
                 raise TypeError(f"unknown action {a!r}")
 
@@ -411,8 +430,12 @@ class CallDriver:
         self.feed(ev.PinChecked(booking, moderator, at))
 
     async def _announce(self, room: str, prompt: ev.PromptId, params: ev.Params) -> None:
-        path, seconds = await self.ctx.prompts.wav(prompt, params, self.lang)
-        self.voice.announce(room, path, seconds)
+        """Into the room for the others (the joiner hears its welcome, not its own name)."""
+        try:
+            path, seconds = await self.ctx.prompts.wav(prompt, params, self.lang)
+            self.voice.announce(room, path, seconds, exclude=self.call)
+        except Exception:   # noqa: BLE001 - a lost announcement must not end anyone's call
+            log.exception("call %s: announcement %s into %r failed", self.call, prompt.value, room)
 
     def _stop_speech(self) -> None:
         if self.speech is not None and not self.speech.closed:
@@ -423,6 +446,7 @@ class CallDriver:
             await self.speech.pause()       # one recorder per call: the speech one goes first
         self.ctx.names_dir.mkdir(parents=True, exist_ok=True)
         path = str(self.ctx.names_dir / f"{self.call}-{next(_ids)}.wav")
+        self.recordings.append(path)
         done = self.voice.start_recording(self.call, path)
         self._recording = True
         ended = self._recording_ended = asyncio.Event()

@@ -12,7 +12,8 @@ The pair rule (`Mixer._level`) — a route `s → d` exists exactly when:
   * s is a participant in d's room, not muted, and the room is not a WAITING room (N-1: nobody
     hears themselves; listeners are never heard by the room); or
   * s whispers to d (coaching: s → d only, independent of s's mute and listener status); or
-  * s is a source playing into d's room, or a source bound to d itself;
+  * s is a source playing into d's room (unless it excludes d: a join announcement is for
+    the others), or a source bound to d itself;
   * and d is not deaf — except for sources bound to d (its own prompt or hold music still
     plays: "deaf + muted + own music source" is how a caller is put on hold).
 Level = talk gain of s × listen gain of d (volume steps of 3 dB; 0 steps = 1.0 exactly).
@@ -255,9 +256,9 @@ class Mixer:
     # ---- non-caller sources -------------------------------------------------------------
 
     def add_source(self, source_id: str, *, room: str | None = None, member: str | None = None,
-                   steps: int = 0) -> list[Diff]:
-        """A player port: into an open room (announcements) or to one member (its prompt or
-        music-on-hold). Exactly one of room / member."""
+                   steps: int = 0, exclude: Iterable[str] = ()) -> list[Diff]:
+        """A player port: into an open room (announcements; not to the members in `exclude`)
+        or to one member (its prompt or music-on-hold). Exactly one of room / member."""
         self._check_new_id(source_id)
         if (room is None) == (member is None):
             raise InvalidOperation("a source plays into exactly one of: a room, a member")
@@ -268,7 +269,7 @@ class Mixer:
         self._check_steps(steps)
 
         def mutate() -> None:
-            self._sources[source_id] = Source(source_id, room, member, steps)
+            self._sources[source_id] = Source(source_id, room, member, steps, frozenset(exclude))
             if room is not None:
                 self._rooms[room].sources[source_id] = None
             else:
@@ -335,7 +336,8 @@ class Mixer:
             source = self._sources.get(s)
             if source is None:
                 return None
-            if source.member == d or (source.room == dst.room and not dst.deaf):
+            if source.member == d or (source.room == dst.room and not dst.deaf
+                                      and d not in source.exclude):
                 return GAIN_BY_STEP[source.steps] * listen
             return None
         if dst.deaf:

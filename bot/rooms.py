@@ -192,6 +192,7 @@ class SourceInfo:
     room: str | None     # plays into a room ...
     member: str | None   # ... or to one member only
     steps: int
+    exclude: frozenset[str] = frozenset()   # room members it does not play to
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +227,7 @@ class Source:
     room: str | None
     member: str | None
     steps: int
+    exclude: frozenset[str] = frozenset()
 
     def info(self) -> SourceInfo:
-        return SourceInfo(self.id, self.room, self.member, self.steps)
+        return SourceInfo(self.id, self.room, self.member, self.steps, self.exclude)

@@ -154,6 +154,14 @@ class RoomSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConferenceSettings:
+    """The end of a booked conference (bot.endwatch)."""
+    warn_minutes: int = 5          # callers hear "ends in N minutes" this long before (0: never)
+    extend_minutes: int = 15       # at that moment, extend by this much if the lines are free ...
+    extend_max_minutes: int = 0    # ... up to this much in all (0: never extend, end on time)
+
+
+@dataclass(frozen=True, slots=True)
 class IvrSettings:
     operator_uri: str | None = None        # where "operator" calls go (a SIP URI)
     dialout_uri: str | None = None         # template for invitations, e.g. "sip:{number}@gw:5060"
@@ -184,6 +192,7 @@ class Settings:
     dialin: tuple[DialIn, ...] = ()
     capacity: CapacitySettings = field(default_factory=CapacitySettings)
     pins: PinSettings = field(default_factory=PinSettings)
+    conference: ConferenceSettings = field(default_factory=ConferenceSettings)
     mail: MailSettings = field(default_factory=MailSettings)
     sip: SipSettings = field(default_factory=SipSettings)
     rooms: tuple[RoomSettings, ...] = ()

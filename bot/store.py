@@ -221,7 +221,10 @@ class SqliteStore(MailJournal, CallRecords):
 
     def change(self, reference: str, now: datetime, capacity: CapacitySettings, *,
                start: datetime | None = None, end: datetime | None = None,
-               participants: int | None = None) -> ReserveResult:
+               participants: int | None = None, keep_pins: bool = False) -> ReserveResult:
+        """Move, lengthen or resize a booking (lines re-checked). A PIN that the new window
+        would share with another booking is replaced — or, with `keep_pins` (a running
+        conference: its callers' PINs must keep working), the change is refused."""
         with self._tx() as db:
             old = self._get(db, reference)
             if old is None:
@@ -240,6 +243,9 @@ class SqliteStore(MailJournal, CallRecords):
                              now, capacity, check_past=new_start != old.start)
             if isinstance(verdict, Fits):
                 taken = self._pins_near(db, new_start, new_end, exclude=old.reference)
+                if keep_pins and {old.participant_pin, old.moderator_pin} & taken:
+                    return Refused("pin_taken", f"A PIN of {old.reference} is taken by another "
+                                                "booking in the new window.")
                 pin_length = len(old.participant_pin)
                 participant_pin = old.participant_pin
                 if participant_pin in taken:
@@ -294,15 +300,17 @@ class SqliteStore(MailJournal, CallRecords):
     def lookup_pin(self, pin: str, near: datetime,
                    margin: timedelta) -> tuple[Booking, bool] | None:
         """Like find_by_pin, but also a booking that starts or ended within `margin` of `near`,
-        so the IVR can say "not started yet" or "already over" instead of "wrong PIN"."""
+        so the IVR can say "not started yet" or "already over" instead of "wrong PIN" — and a
+        cancelled one (when no active booking has the PIN), so it can say "cancelled"."""
         t, m = _ts(near), int(margin.total_seconds())
         db = self._db()
         hits = []
         for column, is_moderator in (("participant_pin", False), ("moderator_pin", True)):
             rows = db.execute(f"SELECT {_BOOKING_COLUMNS} FROM bookings WHERE {column} = ?"
-                              f" AND {_ACTIVE} AND start_ts - ? <= ? AND end_ts + ? > ?",
+                              f" AND start_ts - ? <= ? AND end_ts + ? > ?",
                               (pin, m, t, m, t)).fetchall()
             hits.extend((_booking(r), is_moderator) for r in rows)
+        hits = [h for h in hits if h[0].active] or hits
         if not hits:
             return None
         return min(hits, key=lambda hit: _distance(hit[0], _utc(near)))

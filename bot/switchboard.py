@@ -84,7 +84,7 @@ class Switchboard:
         if info is None or info.room is None:
             log.info("%s referred the bot to %s but is in no conference: declined", referrer,
                      target)
-            self.voice.hangup(new_call, 603)
+            self.voice.hangup(new_call, 603, cause="refer declined")
             return
         log.info("%s referred the bot to %s (as %s)", referrer, target, new_call)
         self._add(new_call, Leg(LegKind.REFER, referrer))
@@ -98,7 +98,7 @@ class Switchboard:
     def _ring_timeout(self, call: str) -> None:
         leg = self.legs.get(call)
         if leg is not None and not leg.answered:
-            self.voice.hangup(call)     # CANCEL → 487 → NO_ANSWER
+            self.voice.hangup(call, cause="no answer")     # CANCEL → 487 → NO_ANSWER
 
     # ---- progress ----------------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ class Switchboard:
         """An outgoing leg has audio (the callee answered)."""
         leg = self.legs.get(call)
         if leg is None:
-            self.voice.hangup(call)
+            self.voice.hangup(call, cause="no leg")
             return
         leg.answered = True
         if leg.ring_timer is not None:
@@ -122,12 +122,12 @@ class Switchboard:
                     owner.feed(ev.DialOutResult(call, ev.DialOutcome.ANSWERED))
             case LegKind.THREEWAY:
                 if owner is None:
-                    self.voice.hangup(call)
+                    self.voice.hangup(call, cause="inviter gone")
                 else:
                     owner.feed(ev.DialOutResult(call, ev.DialOutcome.ANSWERED))
             case LegKind.OPERATOR:
                 if leg.owner not in self.voice.calls():
-                    self.voice.hangup(call)
+                    self.voice.hangup(call, cause="caller gone")
                     return
                 room = f"op-{leg.owner}"
                 self.voice.join_room(leg.owner, room, Role.PARTICIPANT, False, 2)
@@ -140,11 +140,11 @@ class Switchboard:
     def _join_referred(self, leg: Leg, call: str) -> None:
         info = self.voice.calls().get(leg.owner)
         if info is None or info.room is None:    # the referrer hung up or left meanwhile
-            self.voice.hangup(call)
+            self.voice.hangup(call, cause="referrer gone")
             return
         result = self.voice.join_room(call, info.room, Role.PARTICIPANT, False, None)
         if result.outcome is ev.JoinOutcome.FULL:
-            self.voice.hangup(call, 486)
+            self.voice.hangup(call, 486, cause="room full")
 
     def bridge_invitee(self, call: str, room: str) -> None:
         # a 3PTY callee may reach the ad-hoc room before its host (whose JoinRoom waits for the
@@ -154,7 +154,7 @@ class Switchboard:
             and leg.kind is LegKind.THREEWAY else None
         result = self.voice.join_room(call, room, Role.PARTICIPANT, False, limit)
         if result.outcome is ev.JoinOutcome.FULL:
-            self.voice.hangup(call)
+            self.voice.hangup(call, cause="room full")
 
     def notify_inviter(self, driver, outcome: ev.DialOutcome) -> None:
         leg = self.legs.get(driver.call)
@@ -176,7 +176,7 @@ class Switchboard:
                 elif leg.kind in (LegKind.INVITE, LegKind.THREEWAY):
                     owner.feed(ev.DialOutResult(call, outcome_of(status)))
             elif leg.answered and leg.kind is LegKind.OPERATOR:
-                self.voice.hangup(leg.owner, 200)
+                self.voice.hangup(leg.owner, 200, cause="operator hung up")
         for other, leg in list(self.legs.items()):
             if leg.owner == call and leg.kind is LegKind.OPERATOR:
-                self.voice.hangup(other, 200)
+                self.voice.hangup(other, 200, cause="caller hung up")

@@ -26,6 +26,7 @@ from bot.announce import AnnounceQueue, Announcement
 from bot.roster import Roster
 from bot.ivrdriver import CallDriver, IvrContext
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
+from bot.namefiles import NameFiles
 from bot.settings import Route, Settings
 from bot.sip import SipStack
 from bot.sipevents import (AddPlayer, Answer, CallConfirmed, CallEnded, CallMediaChanged,
@@ -86,6 +87,7 @@ class VoiceService:
         self._joined: set[str] = set()
         self._limits: dict[str, int] = {}
         self._recorders: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
+        self._causes: dict[str, str] = {}     # call → why confbot hung it up (logs, records)
         self.drivers: dict[str, CallDriver] = {}
         self.pin_guard, self.dial_guard = guards(settings)   # one each for all calls
         self.flow_config = FlowConfig.from_settings(settings)
@@ -97,6 +99,7 @@ class VoiceService:
         self._seq = 0
         self.announcements = AnnounceQueue()
         self.roster = Roster()      # who is in which conference, under what name
+        self.names = NameFiles(ivr.names_dir, ivr.prompts.forget) if ivr is not None else None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -107,11 +110,15 @@ class VoiceService:
                                level_interval=self._level_interval)
         await loop.run_in_executor(None, self._stack.start)
         self.mixer.open_room(HOLDING_ROOM, RoomKind.WAITING)
+        if self.names is not None:
+            self.names.sweep()
 
     async def stop(self) -> None:
         if self._stack is None:
             return
         stack, self._stack = self._stack, None
+        for call in self._calls:
+            self._causes.setdefault(call, "service stopped")
         for driver in list(self.drivers.values()):
             driver.ended("shutdown")
         await self._loop.run_in_executor(None, stack.stop)
@@ -154,9 +161,11 @@ class VoiceService:
         self._execute(diffs)
 
     def add_source(self, source_id: str, wav_path: str, *, room: str | None = None,
-                   member: str | None = None, loop: bool = True) -> None:
+                   member: str | None = None, loop: bool = True, exclude: tuple[str, ...] = ()
+                   ) -> None:
         """A player (announcement into a room, or a prompt / hold music for one member)."""
-        diffs = self.mixer.add_source(source_id, room=room, member=member)  # validates first
+        diffs = self.mixer.add_source(source_id, room=room, member=member,   # validates first
+                                      exclude=exclude)
         self._stack.submit(AddPlayer(source_id, wav_path, loop))
         self._execute(diffs)
 
@@ -165,8 +174,11 @@ class VoiceService:
         self._execute(diffs)
         self._stack.submit(RemovePort(source_id))
 
-    def hangup(self, call: str, code: int = 603) -> None:
+    def hangup(self, call: str, code: int = 603, cause: str | None = None) -> None:
+        """End a call. `cause` (e.g. "pin locked", "left") is what the log and the call's
+        record say; the SIP code only reaches a caller not yet answered."""
         if self._stack is not None and call in self._calls:
+            self._causes.setdefault(call, cause or f"hung up by confbot ({code})")
             self._stack.submit(Hangup(call, code))
 
     async def stream_stats(self) -> dict[str, StreamStats]:
@@ -202,28 +214,32 @@ class VoiceService:
             self._execute(self.mixer.remove_source(source))
         self._stack.submit(RemovePort(source))   # the mixer may have dropped it with its member
 
-    def announce(self, room: str, path: str, seconds: float) -> None:
+    def announce(self, room: str, path: str, seconds: float, exclude: str | None = None) -> None:
         """Play a WAV into a room once the room's previous announcement has played (see
-        `bot.announce`: one at a time per room, duplicates of a burst dropped)."""
+        `bot.announce`: one at a time per room, duplicates of a burst dropped); not to
+        `exclude` (the caller it is about)."""
         if self._stack is None or room not in self.rooms():
             return
-        start = self.announcements.offer(Announcement(room, path, seconds))
+        start = self.announcements.offer(Announcement(room, path, seconds, exclude))
         if start is not None:
             self._play_announcement(start)
 
     def _play_announcement(self, a: Announcement) -> None:
         self._seq += 1
         source = f"a{self._seq}-{a.room}"
-        self.add_source(source, a.path, room=a.room, loop=False)
+        self.add_source(source, a.path, room=a.room, loop=False,
+                        exclude=(a.exclude,) if a.exclude else ())
         self._loop.call_later(a.seconds + 0.05, self._announcement_played, a.room, source)
 
     def _announcement_played(self, room: str, source: str) -> None:
         self.stop_source(source)
         nxt = self.announcements.finished(room)
         if nxt is None:
+            self._room_maybe_idle(room)
             return
         if self._stack is None or room not in self.rooms():
             self.announcements.forget(room)
+            self._room_maybe_idle(room)
             return
         self._play_announcement(nxt)
 
@@ -353,7 +369,7 @@ class VoiceService:
             log.exception("handling %s", event)
             call = getattr(event, "call", None)
             if call is not None:
-                self.hangup(call, 500)
+                self.hangup(call, 500, cause="error")
         self._changed.set()
 
     def _dispatch(self, event: SipEvent) -> None:
@@ -461,23 +477,40 @@ class VoiceService:
                            if call in (r.src, r.dst)])
 
     def _ended(self, call: str, status: int, reason: str) -> None:
-        log.info("%s: ended (%d %s)", call, status, reason)
+        cause = self._causes.pop(call, None)
+        if cause is not None:
+            log.info("%s: ended by confbot: %s (%d %s)", call, cause, status, reason)
+        else:
+            cause = f"remote hangup ({status} {reason})" if 200 <= status < 300 \
+                else f"{status} {reason}"
+            log.info("%s: ended: %s", call, cause)
         driver = self.drivers.pop(call, None)
+        room = getattr(driver.flow, "room", None) if driver is not None else None
         if driver is not None:
-            driver.ended(f"{status} {reason}")    # its flow still sees the call (LeaveRoom)
+            driver.ended(cause)    # its flow still sees the call (LeaveRoom)
         info = self._calls.pop(call, None)
         self.roster.left(call)
         if self._is_member(call):
             self._joined.discard(call)
             self._execute(self.mixer.leave(call))
         self.stop_recording(call)
+        if driver is not None and self.names is not None:
+            self.names.call_ended(driver.recordings, room)
+            self._room_maybe_idle(room)
         if info is not None and self.ivr is not None:
             self.board.ended(call, info, status)
             at = self._now()
-            self._record(lambda s: s.call_ended(call, at, f"{status} {reason}"))
+            self._record(lambda s: s.call_ended(call, at, cause))
         self._fan_out_all(self.talk.forget(call))
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _room_maybe_idle(self, room: str | None) -> None:
+        """An empty room whose announcements have played: its name recordings can go."""
+        if room is None or self.names is None or room in self.rooms() \
+                or self.announcements.playing(room) is not None:
+            return
+        self.names.room_idle(room)
 
     def _is_member(self, call: str) -> bool:
         try:

@@ -76,7 +76,12 @@ class ConferenceSteps:
 
     def _set_muted(self, muted: bool) -> list:
         self.muted = muted
-        return [SetMuted(muted), self._play(P.MUTED if muted else P.UNMUTED, barge_in=True)]
+        return [SetMuted(muted), self._said("muted" if muted else "unmuted"),
+                self._play(P.MUTED if muted else P.UNMUTED, barge_in=True)]
+
+    def _said(self, what: str) -> Log:
+        """The log line of a keypad action that changed something."""
+        return Log(Level.INFO, f"call {self.call_id}: {what} (keypad, room {self.room})")
 
     def _key_toggle_mute(self) -> list:
         return self._set_muted(not self.muted)
@@ -105,7 +110,8 @@ class ConferenceSteps:
     def _volume(self, direction: Direction, step: int) -> list:
         old = self.levels[direction]
         new = self.levels[direction] = max(MIN_STEP, min(MAX_STEP, old + step))
-        out = [SetVolume(direction, new)] if new != old else []
+        out = [SetVolume(direction, new), self._said(f"{direction.value} volume {new:+d}")] \
+            if new != old else []
         return out + [self._play(P.VOLUME_UP if step > 0 else P.VOLUME_DOWN, barge_in=True)]
 
     def _key_volume_up(self) -> list:
@@ -173,6 +179,8 @@ class ConferenceSteps:
     # ---- invite (I6) and the third party of a 3PTY call ----------------------------------------
 
     def _key_invite(self) -> list:
+        if not self.config.dialout:     # say so at once, not after a number and "no answer"
+            return [self._play(P.INVITE_UNAVAILABLE, barge_in=True)]
         refusal = self._dial_refusal()
         if refusal is not None:
             return refusal
@@ -191,6 +199,10 @@ class ConferenceSteps:
 
     def _threeway_start(self) -> list:
         """I7 entry: this caller hosts an ad-hoc room and dials the second party."""
+        if not self.config.dialout:
+            return [Log(Level.INFO, f"call {self.call_id}: 3PTY needs [ivr] dialout_uri"),
+                    self._play(P.INVITE_UNAVAILABLE), self._play(P.GOODBYE)] \
+                + self._hangup("no dial-out")
         self.threeway, self.role = True, Role.MODERATOR
         self.room = f"3pty-{self.call_id}"
         return [self._cdr(None)] + self._ask(State.THREEWAY_NUMBER, [P.THREEWAY_ENTER_NUMBER],
@@ -225,7 +237,8 @@ class ConferenceSteps:
         self.dialing = DialPurpose.THREEWAY if self.threeway else DialPurpose.INVITE
         self.state = State.THREEWAY_DIALING if self.state is State.THREEWAY_NUMBER else State.IN_CONFERENCE
         title = self.booking.title if self.booking is not None else ""
-        return [DialOut(number, self.dialing, self.room, self.name_path or self.caller, title),
+        shown = number[:4] + "x" * (len(number) - 4)     # the log keeps no whole number
+        return [self._said(f"dials {shown} ({self.dialing.value})"), DialOut(number, self.dialing, self.room, self.name_path or self.caller, title),
                 self._play(P.INVITE_RINGING, barge_in=True)]
 
     def _dial_result(self, ev: DialOutResult) -> list:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from bot.booking import Booking
+from bot.endwatch import Closing
 from bot.rooms import Direction, Role
 from bot.settings import Tariff
 
@@ -39,6 +40,10 @@ class PromptId(enum.Enum):
     PIN_LOCKED = "pin_locked"
     CONFERENCE_NOT_STARTED = "conference_not_started"  # {start: datetime}
     CONFERENCE_ENDED = "conference_ended"
+    CONFERENCE_CANCELLED = "conference_cancelled"  # a late caller, or those inside when cancelled
+    CONFERENCE_ENDS_SOON = "conference_ends_soon"  # {minutes}
+    CONFERENCE_EXTENDED = "conference_extended"    # {minutes}
+    CONFERENCE_CLOSING = "conference_closing"      # the booked time is over: it ends now
     CONNECTING_OPERATOR = "connecting_operator"
     OPERATOR_UNAVAILABLE = "operator_unavailable"
     UNKNOWN_NUMBER = "unknown_number"
@@ -79,6 +84,7 @@ class PromptId(enum.Enum):
     INVITE_BUSY = "invite_busy"
     INVITE_NO_ANSWER = "invite_no_answer"
     INVITE_NOT_ALLOWED = "invite_not_allowed"
+    INVITE_UNAVAILABLE = "invite_unavailable"    # no [ivr] dialout_uri: inviting is off
     INVITEE_GREETING = "invitee_greeting"        # {inviter, title}
     INVITEE_CHOICE = "invitee_choice"
     JOIN_ANNOUNCE = "join_announce"              # {name}: a recorded-name WAV path or text
@@ -101,6 +107,8 @@ PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
     PromptId.LEAVE_ANNOUNCE: frozenset({"name"}),
     PromptId.CONFERENCE_NOT_STARTED: frozenset({"start"}),
     PromptId.PIN_WRONG: frozenset({"tries_left"}),
+    PromptId.CONFERENCE_ENDS_SOON: frozenset({"minutes"}),
+    PromptId.CONFERENCE_EXTENDED: frozenset({"minutes"}),
     **{p: frozenset({"keys"}) for p in PromptId if p.value.startswith("key_")},
 }
 
@@ -228,9 +236,23 @@ class CallEnded:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConferenceNotice:
+    """The conference this call belongs to ends in `minutes` (`extended` False), or was just
+    extended by `minutes` (True). Spoken to callers in the room; ignored elsewhere."""
+    minutes: int
+    extended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceClosed:
+    """The service ends this call's conference now: say why, goodbye, hang up."""
+    why: Closing
+
+
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
-         | DialOutResult | OperatorResult | CallEnded)
+         | DialOutResult | OperatorResult | CallEnded | ConferenceNotice | ConferenceClosed)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------

@@ -37,13 +37,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, timezone, tzinfo
 
+from bot.booking import BookingStatus
 from bot.rooms import Role
 from bot.settings import Settings
 from ivr.conference import ConferenceSteps
-from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, DialOutResult,
-                        DigitPressed, EndRecording, JoinOutcome, JoinResult, JoinRoom, Level, Log,
+from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
+                        ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
+                        EndRecording, JoinOutcome, JoinResult, JoinRoom, Level, Log,
                         NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
@@ -76,6 +78,8 @@ class FlowConfig:
     room_announce: tuple[tuple[str, Announce], ...] = ()
     number_max_digits: int = 15
     threeway_parties: int = 3
+    timezone: tzinfo = timezone.utc          # the zone every time a caller hears is said in
+    dialout: bool = True                     # False: no [ivr] dialout_uri, inviting is off
 
     def announce_for(self, room: str) -> Announce:
         return dict(self.room_announce).get(room, self.announce)
@@ -93,7 +97,8 @@ class FlowConfig:
                    early_join_minutes=settings.pins.early_join_minutes,
                    pin_tries=ivr.pin_tries, input_timeout_ms=ivr.input_timeout_ms,
                    naming=Naming.RECORD if ivr.naming else Naming.OFF, name_max_ms=ivr.name_max_ms,
-                   room_announce=rooms, **{**extra, **overrides})
+                   room_announce=rooms, timezone=settings.service.timezone,
+                   dialout=ivr.dialout_uri is not None, **{**extra, **overrides})
 
 
 class MenuChoice(enum.Enum):
@@ -128,6 +133,8 @@ TRANSITIONS: dict[tuple[State, type], str] = {
     **{(s, TimerFired): "_timer" for s in _LIVE},
     **{(s, CallEnded): "_ended" for s in _LIVE},
     **{(s, NameChanged): "_name_changed" for s in _LIVE},
+    **{(s, ConferenceNotice): "_notice" for s in _LIVE},
+    **{(s, ConferenceClosed): "_closed" for s in _LIVE},
     (S.CHECKING_PIN, PinChecked): "_pin_checked",
     (S.NAME_RECORDING, RecordingDone): "_recorded",
     (S.JOINING, JoinResult): "_joined",
@@ -152,6 +159,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         self.booking = None                  # bot.booking.Booking once the PIN was right
         self.role = Role.PARTICIPANT
         self.wrong_pins = 0
+        self.language_chosen = False         # the caller picked one in the menu: it stays
         self.name_tries = 0
         self.name_candidate: str | None = None
         self.name_path: str | None = None
@@ -234,6 +242,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         langs = self.config.languages
         if not ev.digit.isdigit() or not 1 <= int(ev.digit) <= len(langs):
             return self._invalid()
+        self.language_chosen = True
         return [SetLanguage(langs[int(ev.digit) - 1])] + self._ask(S.MENU, [P.MAIN_MENU], 1)
 
     def _to_operator(self) -> list:
@@ -275,29 +284,41 @@ class CallFlow(ConferenceSteps, StepsBase):
     def _pin_checked(self, ev: PinChecked) -> list:
         self.now = ev.at
         b = ev.booking
-        if b is None or not b.active:
+        if b is None:
             return self._wrong_pin()
+        # a right PIN of a booking: from here on its language (unless the caller chose one)
+        out = [] if self.language_chosen or b.language not in self.config.languages \
+            else [SetLanguage(b.language)]
+        if b.status is BookingStatus.CANCELLED:     # a right PIN: no lockout strike
+            return out + [Log(Level.INFO, f"call {self.call_id}: PIN of cancelled {b.reference}"),
+                          self._play(P.CONFERENCE_CANCELLED), self._play(P.GOODBYE)] \
+                + self._hangup("conference cancelled")
         early = timedelta(minutes=self.config.early_join_minutes)
         if ev.at < b.start - early:
-            return [self._play(P.CONFERENCE_NOT_STARTED, start=b.start), self._play(P.GOODBYE)] \
-                + self._hangup("not started")
+            start = b.start.astimezone(self.config.timezone)   # said in the service's zone
+            return out + [self._play(P.CONFERENCE_NOT_STARTED, start=start),
+                          self._play(P.GOODBYE)] + self._hangup("not started")
         if ev.at >= b.end:
-            return [self._play(P.CONFERENCE_ENDED), self._play(P.GOODBYE)] + self._hangup("ended")
+            return out + [self._play(P.CONFERENCE_ENDED), self._play(P.GOODBYE)] \
+                + self._hangup("ended")
         self.pin_guard.succeeded(self.caller, ev.at)
         self.booking, self.room = b, b.reference
         self.role = Role.MODERATOR if ev.is_moderator else Role.PARTICIPANT
-        return [self._cdr(b.reference)] + self._after_admission()
+        return out + [self._cdr(b.reference)] + self._after_admission()
 
     def _wrong_pin(self) -> list:
         self.wrong_pins += 1
+        said = Log(Level.INFO, f"call {self.call_id}: wrong PIN from "      # never the digits
+                               f"{self.caller or 'anonymous'} ({self.wrong_pins}/{self.config.pin_tries})")
         lock = self.pin_guard.failed(self.caller, self.now)
         if lock is not None:
-            return self._locked(lock)
+            return [said] + self._locked(lock)
         left = self.config.pin_tries - self.wrong_pins
-        if left <= 0:
-            return [Log(Level.INFO, f"call {self.call_id}: {self.wrong_pins} wrong PINs")] + self._to_operator()
-        return self._ask(S.PIN_ENTRY, [(P.PIN_WRONG, params(tries_left=left)), P.ENTER_PIN],
-                         self.config.pin_max_digits)
+        if left > 0:
+            return self._ask(S.PIN_ENTRY, [(P.PIN_WRONG, params(tries_left=left)), P.ENTER_PIN],
+                             self.config.pin_max_digits) + [said]
+        return [said, Log(Level.INFO, f"call {self.call_id}: {self.wrong_pins} wrong PINs, "
+                                      "to the operator")] + self._to_operator()
 
     def _locked(self, lock) -> list:
         log = Log(Level.WARNING, lock.message if lock is not None
@@ -374,6 +395,24 @@ class CallFlow(ConferenceSteps, StepsBase):
         if mode is Announce.NAME and self.name_path is not None:
             return [AnnounceToRoom(self.room, prompt, params(name=self.name_path))]
         return [AnnounceToRoom(self.room, P.BEEP)]
+
+    # ---- the service ends or extends the conference (bot.endwatch) ---------------------------
+
+    def _notice(self, ev: ConferenceNotice) -> list:
+        if not self.joined or self.ended:
+            return []       # not in the room (yet): the room's end concerns it once it is
+        prompt = P.CONFERENCE_EXTENDED if ev.extended else P.CONFERENCE_ENDS_SOON
+        return [self._play(prompt, minutes=ev.minutes)]
+
+    def _closed(self, ev: ConferenceClosed) -> list:
+        if self.ended:
+            return []
+        # everyone goes: no "X has left" for each of them to the ones still leaving
+        out = self._stop_playback() + self._cleanup(announce=False)
+        said = P.CONFERENCE_CANCELLED if ev.why is Closing.CANCELLED else P.CONFERENCE_CLOSING
+        out += [Log(Level.INFO, f"call {self.call_id}: {ev.why.value}"),
+                self._play(said), self._play(P.GOODBYE)]
+        return out + self._hangup(ev.why.value)
 
     def _ended(self, ev: CallEnded) -> list:
         out = self._cleanup()

@@ -172,14 +172,15 @@ class StepsBase:
 
     # ---- the end ------------------------------------------------------------------------------
 
-    def _cleanup(self) -> list:
+    def _cleanup(self, announce: bool = True) -> list:
         out = [CancelTimer(t) for t in sorted(self.timers, key=lambda t: t.value)]
         self.timers.clear()
         self.ask_token = None
         if self.joined:
             self.joined = False
             out.append(LeaveRoom(self.room))
-            out += self._announce(PromptId.LEAVE_ANNOUNCE)
+            if announce:
+                out += self._announce(PromptId.LEAVE_ANNOUNCE)
         if getattr(self, "dialing", None) is not None:
             out.append(Log(Level.INFO, f"call {self.call_id}: left with a dial-out still pending"))
             self.dialing = None

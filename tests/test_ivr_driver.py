@@ -38,6 +38,7 @@ class FakeVoice:
 
     def __init__(self) -> None:
         self.log: list[tuple] = []
+        self.causes: dict[str, str | None] = {}
 
     def play_to(self, call, source, path):
         self.log.append(("play", call, Path(path).stem))
@@ -56,8 +57,9 @@ class FakeVoice:
         self.log.append(("assign", room, position, path, by))
         return position == 2
 
-    def hangup(self, call):
+    def hangup(self, call, code=603, cause=None):
         self.log.append(("hangup", call))
+        self.causes[call] = cause
 
     def played(self, call):
         return [e[2] for e in self.log if e[0] == "play" and e[1] == call]

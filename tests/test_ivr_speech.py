@@ -61,11 +61,11 @@ class FakeVoice:
 
     def play_to(self, call, source, path): self.log.append(("play", Path(path).stem))
     def stop_source(self, source): pass
-    def announce(self, room, path, seconds): pass
+    def announce(self, room, path, seconds, exclude=None): pass
     def set_muted(self, call, muted): pass
     def room_count(self, room): return 1
     def leave_room(self, call): self.log.append(("leave",))
-    def hangup(self, call): self.log.append(("hangup",))
+    def hangup(self, call, code=603, cause=None): self.log.append(("hangup",))
     def transfer_to_operator(self, driver, uri): self.log.append(("operator", uri))
 
     def join_room(self, call, room, role, muted, limit, name=None):

@@ -18,7 +18,7 @@ PACKAGES = ("bot", "ivr", "mail")
 PURE_LIBS = {"numpy", "icalendar"}
 PURE = {
     "bot", "bot.booking", "bot.settings", "bot.ledger", "bot.capacity", "bot.mixer", "bot.rooms",
-    "bot.refmix", "bot.talk", "bot.sipevents", "bot.announce", "bot.roster",
+    "bot.refmix", "bot.talk", "bot.sipevents", "bot.announce", "bot.roster", "bot.endwatch",
     "ivr", "ivr.catalog", "ivr.say",
     "ivr.events", "ivr.flow", "ivr.steps", "ivr.conference", "ivr.invitee", "ivr.guard",
     "ivr.keypad", "ivr.routing", "ivr.vad",
@@ -33,7 +33,8 @@ ADAPTERS = {
     "mail.smtp_in": "aiosmtpd", "mail.imap_in": "aioimaplib", "mail.outbound": "aiosmtplib",
 }
 # wiring: may import cores and adapters (but not the composition root)
-WIRING = {"bot.voice", "bot.ivrdriver", "bot.switchboard", "mail.pipeline", "bot.cli", "bot.app",
+WIRING = {"bot.voice", "bot.ivrdriver", "bot.switchboard", "bot.bookingwatch", "bot.namefiles",
+          "mail.pipeline", "bot.cli", "bot.app",
           "ivr.tap"}   # joins the VAD core to the vosk recogniser in time; wraps no library itself
 ROOT_MODULES = {"bot.app"}
 

@@ -24,7 +24,7 @@ class FakeVoice:
     def calls(self):
         return {c: SimpleNamespace(room=r) for c, r in self.rooms_of.items()}
 
-    def hangup(self, call: str, code: int = 603) -> None:
+    def hangup(self, call: str, code: int = 603, cause: str | None = None) -> None:
         self.hung_up.append((call, code))
 
     def join_room(self, call, room, role, muted, limit):
