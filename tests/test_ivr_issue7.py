@@ -163,7 +163,7 @@ def _booked_scenario(tmp: Path) -> dict:
     settings = sf.ivr_settings(pin_numbers={PREMIUM: "premium"}, naming=True, name_max_ms=1200,
                                languages=("de", "en"))
     settings = replace(settings, conference=ConferenceSettings(warn_minutes=5, extend_minutes=15,
-                                                               extend_max_minutes=0))
+                                                               extend_max_minutes=15))
     clock = Clock()
     ctx = sf.ivr_context(settings, tmp, store=store, clock=clock)
     a = sf.Baresip.create(tmp / "a", sf.write_tone(tmp / "a.wav", A_HZ))
@@ -186,13 +186,20 @@ def _booked_scenario(tmp: Path) -> dict:
             out["names_in_room"] = sorted(p.name for p in ctx.names_dir.glob("*.wav"))
             await voice.wait_for(lambda: quiet(voice) and not _room_sources(voice, ends.reference),
                                  30)
-            out["before_warning"] = a.recorded_samples()
+            # 5 minutes before the end the lines are free: extended once by 15 minutes
             clock.offset = timedelta(minutes=5, seconds=5)
+            await voice.wait_for(lambda: not quiet(voice), 10)       # "extended by ..." plays
+            await voice.wait_for(lambda: quiet(voice), 15)
+            out["extended_end"] = store.get(ends.reference).end
+            await asyncio.sleep(1.5)        # its last packets have reached the phone
+            # 5 minutes before the new end the limit is reached: a warning
+            out["before_warning"] = a.recorded_samples()
+            clock.offset = timedelta(minutes=20, seconds=5)
             await voice.wait_for(lambda: not quiet(voice), 10)       # the notice plays
             await voice.wait_for(lambda: quiet(voice), 15)
             out["after_warning"] = a.recorded_samples()
             assert ca in voice.calls() and cb in voice.calls()
-            clock.offset = timedelta(minutes=10, seconds=1)
+            clock.offset = timedelta(minutes=25, seconds=1)
             await voice.wait_for(lambda: ca not in voice.calls() and cb not in voice.calls(), 20)
             out["ended_calls"] = (ca, cb)
             await asyncio.sleep(1.0)           # baresip finishes the call's recording
@@ -221,7 +228,7 @@ def _booked_scenario(tmp: Path) -> dict:
 
     asyncio.run(scenario())
     out["records"] = {r.call_id: r for r in call_log(store).call_records()}
-    out["prompt_files"] = sorted(p.name for p in (tmp / "prompts").glob("*.wav"))
+    out["booking"] = ends
     return out
 
 
@@ -238,6 +245,10 @@ def test_callers_hear_that_the_conference_ends_soon_and_are_hung_up_at_the_end(b
     ca, cb = booked["ended_calls"]
     assert booked["records"][ca].end_reason == "booking ended"
     assert booked["records"][cb].end_reason == "booking ended"
+
+
+def test_a_conference_is_extended_while_the_lines_are_free_up_to_the_limit(booked):
+    assert booked["extended_end"] == booked["booking"].end + timedelta(minutes=15)
 
 
 def test_the_end_warning_is_heard(booked):

@@ -91,9 +91,14 @@ def _run(tmp: Path) -> dict:
             out["flow_name"] = voice.drivers[b].flow.name_path
             out["roster"] = [(e.call, e.role.value, e.position) for e in voice.roster.of_room(room)]
             out["calls"] = (a, b)
+            # read now: the recordings are removed once the conference is over
+            out["name_audio"] = read_wav(out["name_path"])
+            out["assigned_audio"] = read_wav(out["assigned"])
             for call in (a, b):
                 voice.hangup(call, 200)
             await voice.wait_for(lambda: not voice.calls(), 15)
+            await asyncio.sleep(0.2)
+            out["names_left"] = sorted(p.name for p in ctx.names_dir.glob("*.wav"))
         finally:
             first.stop()
             later.stop()
@@ -114,7 +119,7 @@ def names(tmp_path_factory):
 def test_the_recorded_name_is_kept_trimmed_and_holds_the_callers_voice(names):
     path = names["name_path"]
     assert path is not None
-    x, rate = read_wav(path)
+    x, rate = names["name_audio"]
     assert 0.3 < len(x) / rate <= 1.3
     assert sf.tone_power(x, rate, LATER) > 0.05     # what the caller "said": its tone
 
@@ -140,6 +145,10 @@ def test_the_moderator_names_the_last_who_joined_and_the_roster_keeps_it(names):
     path = names["assigned"]
     assert path is not None and path != names["name_path"]
     assert names["flow_name"] == path                   # its leave announcement says the new name
-    x, rate = read_wav(path)
+    x, rate = names["assigned_audio"]
     assert sf.tone_power(x, rate, FIRST) > 0.05         # the moderator's "voice": its tone
     assert sf.tone_power(x, rate, LATER) < 0.01
+
+
+def test_the_recordings_are_removed_once_the_conference_is_over(names):
+    assert names["names_left"] == []

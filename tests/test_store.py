@@ -477,3 +477,17 @@ def test_a_version_1_file_is_upgraded_keeping_its_rows(tmp_path):
     booking = store.reserve(request(at(10), at(11)), NOW, CAP, 6).booking
     assert store.get(booking.reference).cancelled_by is None
     store.close()
+
+
+def test_an_extension_that_keeps_pins_is_refused_when_a_pin_would_collide(store):
+    """A running conference is extended only with its PINs: its callers' PINs must keep working."""
+    a = store.reserve(request(at(9), at(10)), NOW, CAP, 6).booking
+    b = store.reserve(request(at(13), at(14)), NOW, CAP, 6).booking
+    with store._tx() as db:        # b happens to share a's participant PIN (unique only nearby)
+        db.execute("UPDATE bookings SET participant_pin = ? WHERE reference = ?",
+                   (a.participant_pin, b.reference))
+    result = store.change(a.reference, NOW, CAP, end=at(12, 30), keep_pins=True)
+    assert result.reason == "pin_taken" and store.get(a.reference).end == a.end
+    moved = store.change(a.reference, NOW, CAP, end=at(10, 15), keep_pins=True)
+    assert moved.booking.participant_pin == a.participant_pin
+    assert moved.booking.end == at(10, 15)

@@ -67,7 +67,7 @@ def warm(speaker, cat, tmp_path_factory):
     return cache, report, calls
 
 
-SAMPLE = {"n": 3, "count": 5, "tries_left": 2, "start": dt.datetime(2024, 12, 3, 10, 30),
+SAMPLE = {"n": 3, "count": 5, "tries_left": 2, "minutes": 5, "start": dt.datetime(2024, 12, 3, 10, 30),
           "name": "Anna Schmidt", "inviter": "Bob Meyer", "title": "Budget", "keys": "*#"}
 
 
