@@ -26,7 +26,7 @@ from bot.capacity import Fits, Hold, Verdict, assess, search
 from bot.ledger import Full, Refused, Reserved, ReserveResult
 from bot.mailstore import Draft, MailJournal, OutgoingMail  # noqa: F401 (re-exported)
 from bot.mailstore import _dt, _ts  # one epoch-seconds convention for every table
-from bot.cdrstore import CALLS_SCHEMA, CallRecords
+from bot.cdrstore import CALLS_SCHEMA, RUNS_MIGRATION, CallRecords
 from bot.settings import CapacitySettings
 
 DEFAULT_PATH = Path("var/confbot.sqlite3")
@@ -103,6 +103,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: the calls table (billing raw data, B8/O4); IF NOT EXISTS: older files may have it
     CALLS_SCHEMA,
+    # 4: service runs; each call row knows its run (ids unique across restarts, crash close)
+    RUNS_MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

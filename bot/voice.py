@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from bot.announce import AnnounceQueue, Announcement
 from bot.roster import Roster
+from bot.runs import ServiceRun
 from bot.ivrdriver import CallDriver, IvrContext
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.settings import Route, Settings
@@ -81,6 +82,7 @@ class VoiceService:
         self.ivr = ivr
         self.clock_rate = settings.sip.clock_rate
         self._stack: SipStack | None = None
+        self.run: ServiceRun | None = None
         self._level_interval = level_interval
         self._calls: dict[str, CallInfo] = {}
         self._joined: set[str] = set()
@@ -103,8 +105,10 @@ class VoiceService:
     async def start(self) -> None:
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
+        self.run = ServiceRun.for_context(self.ivr)   # call ids unique across restarts
+        prefix = await self.run.begin() if self.run is not None else None
         self._stack = SipStack(self.settings.sip, self._post_threadsafe,
-                               level_interval=self._level_interval)
+                               level_interval=self._level_interval, call_prefix=prefix)
         await loop.run_in_executor(None, self._stack.start)
         self.mixer.open_room(HOLDING_ROOM, RoomKind.WAITING)
 
@@ -115,6 +119,8 @@ class VoiceService:
         for driver in list(self.drivers.values()):
             driver.ended("shutdown")
         await self._loop.run_in_executor(None, stack.stop)
+        if self.run is not None:    # after the call ends the stack reported were recorded
+            await self.run.end()
         self._calls.clear()
         self._joined.clear()
         self.drivers.clear()

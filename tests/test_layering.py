@@ -34,6 +34,7 @@ ADAPTERS = {
 }
 # wiring: may import cores and adapters (but not the composition root)
 WIRING = {"bot.voice", "bot.ivrdriver", "bot.switchboard", "mail.pipeline", "bot.cli", "bot.app",
+          "bot.runs",
           "ivr.tap"}   # joins the VAD core to the vosk recogniser in time; wraps no library itself
 ROOT_MODULES = {"bot.app"}
 
