@@ -19,12 +19,16 @@ from bot.settings import Inbound, Settings
 log = logging.getLogger("confbot")
 
 RELOAD_POLL_SECONDS = 2.0
+# keys read once at the start: an edit of one is noted, and takes effect after a restart
+RESTART_ONLY = ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports",
+                "sip.clock_rate", "service.data_dir", "ivr.speech_model")
 
 
 class App:
     def __init__(self, config_path: str | Path, *, voice: bool = True, mail: bool = True):
         self.config_path = Path(config_path)
         self.settings: Settings = config.load(self.config_path)
+        self.running: Settings = self.settings    # what the restart-only keys started with
         self.want_voice, self.want_mail = voice, mail
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
@@ -125,10 +129,14 @@ class App:
 
     def apply(self, new: Settings) -> None:
         old, self.settings = self.settings, new
-        for part in ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports", "sip.clock_rate",
-                     "service.data_dir", "ivr.speech_model"):
-            section, key = part.split(".")
-            if getattr(getattr(old, section), key) != getattr(getattr(new, section), key):
+        for part in RESTART_ONLY:
+            # compared with what is running, not with the previous edit: a revert is no news
+            running, before, now = (_part(s, part) for s in (self.running, old, new))
+            if now == before:
+                continue
+            if now == running:
+                log.info("config: %s is back to the running value; nothing to restart", part)
+            else:
                 log.warning("config: %s changed; it takes effect after a restart", part)
         if self.pipeline is not None:
             self.pipeline.reconfigure(new)
@@ -187,6 +195,11 @@ def load_speech_model(settings: Settings, grammars=None):
         return None
     log.info("speech model %s loaded", path)
     return model
+
+
+def _part(settings: Settings, part: str):
+    section, key = part.split(".")
+    return getattr(getattr(settings, section), key)
 
 
 def _tls_context(ca_file: str | None):

@@ -438,7 +438,7 @@ def load(path: str | os.PathLike) -> S.Settings:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError([f"{p}:0: cannot read: {e.strerror}"]) from None
+        raise ConfigError([f"{p.absolute()}:0: cannot read: {e.strerror}"]) from None
     except UnicodeDecodeError as e:
         raise ConfigError([f"{p}:0: not UTF-8 text ({e.reason})"]) from None
     return _anchor(parse_text(text, str(p)), p.resolve().parent)

@@ -26,6 +26,7 @@ from bot.announce import AnnounceQueue, Announcement
 from bot.roster import Roster
 from bot.runs import ServiceRun
 from bot.ivrdriver import CallDriver, IvrContext
+from bot.lockouts import LockoutKeeper
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.settings import Route, Settings
 from bot.sip import SipStack
@@ -90,6 +91,10 @@ class VoiceService:
         self._recorders: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
         self.drivers: dict[str, CallDriver] = {}
         self.pin_guard, self.dial_guard = guards(settings)   # one each for all calls
+        # PIN locks kept in the store: they survive restarts, `confbot lockout clear` lifts them
+        self.lockouts = LockoutKeeper.for_context(self.pin_guard.limits, ivr)
+        if self.lockouts is not None:
+            self.pin_guard = self.lockouts.guard
         self.flow_config = FlowConfig.from_settings(settings)
         self.board = Switchboard(self)
         self._listeners: list[Callable[[SipEvent | TalkEvent], None]] = []
@@ -107,6 +112,8 @@ class VoiceService:
         self._loop = loop
         self.run = ServiceRun.for_context(self.ivr)   # call ids unique across restarts
         prefix = await self.run.begin() if self.run is not None else None
+        if self.lockouts is not None:
+            await self.lockouts.start()
         self._stack = SipStack(self.settings.sip, self._post_threadsafe,
                                level_interval=self._level_interval, call_prefix=prefix)
         await loop.run_in_executor(None, self._stack.start)
@@ -121,6 +128,8 @@ class VoiceService:
         await self._loop.run_in_executor(None, stack.stop)
         if self.run is not None:    # after the call ends the stack reported were recorded
             await self.run.end()
+        if self.lockouts is not None:
+            await self.lockouts.stop()
         self._calls.clear()
         self._joined.clear()
         self.drivers.clear()
