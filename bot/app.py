@@ -21,7 +21,8 @@ log = logging.getLogger("confbot")
 RELOAD_POLL_SECONDS = 2.0
 # keys read once at the start: an edit of one is noted, and takes effect after a restart
 RESTART_ONLY = ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports",
-                "sip.clock_rate", "service.data_dir", "ivr.speech_model")
+                "sip.clock_rate", "service.data_dir", "service.log", "service.log_file",
+                "ivr.speech_model")
 
 
 class App:
@@ -223,4 +224,15 @@ def run(config_path: str | Path, *, voice: bool = True, mail: bool = True) -> in
     except config.ConfigError as e:
         log.error("cannot start, the configuration has errors:\n%s", e)
         return 1
+    from bot import logsetup
+    service = app.settings.service
+    if service.log is not service.log.STDERR:
+        log.info("logging to %s from now on", service.log_file if service.log is service.log.FILE
+                 else "syslog")
+    try:
+        where = logsetup.install(service)
+    except logsetup.LogSetupError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    log.info("confbot starting, log to %s", where)
     return asyncio.run(app.main())

@@ -29,7 +29,7 @@ PURE = {
 ADAPTERS = {
     "ivr.tts": "pyttsx3", "ivr.render": "soxr", "ivr.speech": "vosk",
     "bot.sip": "pjsua2", "bot.sipcall": "pjsua2", "bot.store": "sqlite3", "bot.mailstore": "sqlite3", "bot.config": "tomlkit",
-    "bot.cdrstore": "sqlite3", "bot.lockstore": "sqlite3",
+    "bot.cdrstore": "sqlite3", "bot.lockstore": "sqlite3", "bot.logsetup": "logging",
     "mail.smtp_in": "aiosmtpd", "mail.imap_in": "aioimaplib", "mail.outbound": "aiosmtplib",
 }
 # wiring: may import cores and adapters (but not the composition root)
