@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     ll.add_argument("--json", action="store_true", help="print JSON")
     ll.add_argument("--config", help=CONFIG_HELP)
     ll.set_defaults(func=cmd_lockout_list)
-    lc = lksub.add_parser("clear", help="lift a caller's lockout (a running service obeys at once)")
+    lc = lksub.add_parser("clear", help="lift a caller's lockout (a running service obeys within 2 s)")
     who = lc.add_mutually_exclusive_group(required=True)
     who.add_argument("caller", nargs="?", metavar="CALLER",
                      help="the caller as `lockout list` shows it, or its number")
