@@ -19,12 +19,17 @@ from bot.settings import Inbound, Settings
 log = logging.getLogger("confbot")
 
 RELOAD_POLL_SECONDS = 2.0
+# keys read once at the start: an edit of one is noted, and takes effect after a restart
+RESTART_ONLY = ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports",
+                "sip.clock_rate", "service.data_dir", "service.log", "service.log_file",
+                "ivr.speech_model")
 
 
 class App:
     def __init__(self, config_path: str | Path, *, voice: bool = True, mail: bool = True):
         self.config_path = Path(config_path)
         self.settings: Settings = config.load(self.config_path)
+        self.running: Settings = self.settings    # what the restart-only keys started with
         self.want_voice, self.want_mail = voice, mail
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
@@ -129,10 +134,14 @@ class App:
 
     def apply(self, new: Settings) -> None:
         old, self.settings = self.settings, new
-        for part in ("mail.smtp", "mail.imap", "sip.host", "sip.port", "sip.transports", "sip.clock_rate",
-                     "service.data_dir", "ivr.speech_model"):
-            section, key = part.split(".")
-            if getattr(getattr(old, section), key) != getattr(getattr(new, section), key):
+        for part in RESTART_ONLY:
+            # compared with what is running, not with the previous edit: a revert is no news
+            running, before, now = (_part(s, part) for s in (self.running, old, new))
+            if now == before:
+                continue
+            if now == running:
+                log.info("config: %s is back to the running value; nothing to restart", part)
+            else:
                 log.warning("config: %s changed; it takes effect after a restart", part)
         if self.pipeline is not None:
             self.pipeline.reconfigure(new)
@@ -193,6 +202,11 @@ def load_speech_model(settings: Settings, grammars=None):
     return model
 
 
+def _part(settings: Settings, part: str):
+    section, key = part.split(".")
+    return getattr(getattr(settings, section), key)
+
+
 def _tls_context(ca_file: str | None):
     """A verifying TLS context trusting `ca_file` in addition to nothing else; None = default."""
     if not ca_file:
@@ -214,4 +228,15 @@ def run(config_path: str | Path, *, voice: bool = True, mail: bool = True) -> in
     except config.ConfigError as e:
         log.error("cannot start, the configuration has errors:\n%s", e)
         return 1
+    from bot import logsetup
+    service = app.settings.service
+    if service.log is not service.log.STDERR:
+        log.info("logging to %s from now on", service.log_file if service.log is service.log.FILE
+                 else "syslog")
+    try:
+        where = logsetup.install(service)
+    except logsetup.LogSetupError as e:
+        log.error("cannot start: %s", e)
+        return 1
+    log.info("confbot starting, log to %s", where)
     return asyncio.run(app.main())

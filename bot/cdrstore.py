@@ -2,10 +2,17 @@
 
 `CallRecords` is a mixin for `bot.store.SqliteStore` (like `bot.mailstore.MailJournal`): it uses
 the store's per-thread connection (`_db()`) and transactions (`_tx()`). The store's migration 3
-creates the table; over any other object with `_db()`/`_tx()`, `CallLog(store)` gives the same
-methods and creates the table itself (`CREATE TABLE IF NOT EXISTS`, once per object).
+creates the table, migration 4 the service runs; over any other object with `_db()`/`_tx()`,
+`CallLog(store)` gives the same methods and creates the tables itself (once per object).
 Must not decide anything about calls or keep a clock: every time is passed in. Times are integer
 UTC epoch milliseconds (waiting time = joined - answered is wanted to the tenth of a second).
+
+Service runs (one row per start of the voice service, `begin_run` → `heartbeat` → `end_run`):
+call ids are unique across restarts because the SIP adapter prefixes them with the run's number
+("call-12-3"), so `call_id` stays the table's primary key and a clash fails loudly instead of
+merging two calls. A run that crashed leaves its live calls open (`ended_ms IS NULL`); the next
+`begin_run` closes them with RESTARTED at their last known time (the later of the row's own
+times and its run's last heartbeat), so a billing row never stays open or grows past the crash.
 """
 from __future__ import annotations
 
@@ -32,6 +39,18 @@ CALLS_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS calls_booking ON calls(booking)",
     "CREATE INDEX IF NOT EXISTS calls_answered ON calls(answered_ms)",
 )
+# the store's migration 4 (keeps every row: old rows get run NULL)
+RUNS_MIGRATION = (
+    """CREATE TABLE IF NOT EXISTS service_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_ms INTEGER NOT NULL,
+        alive_ms INTEGER NOT NULL,        -- the last heartbeat: last time known to be running
+        stopped_ms INTEGER)""",           # NULL: running, or it crashed
+    "ALTER TABLE calls ADD COLUMN run INTEGER REFERENCES service_runs(id)",
+    "CREATE INDEX IF NOT EXISTS calls_open ON calls(run) WHERE ended_ms IS NULL",
+)
+RESTARTED = "service restarted"      # end cause of a call still live when its run crashed
+STOPPED = "service stopped"          # ... of a call whose end the stack never reported at stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +68,11 @@ class CallRecord:
     left: datetime | None
     ended: datetime | None
     end_reason: str | None
+    run: int | None = None        # the service run (None: written before runs were kept)
 
 
 _COLUMNS = ("call_id, direction, dialled, caller, tariff, booking, role, room, answered_ms,"
-            " joined_ms, left_ms, ended_ms, end_reason")
+            " joined_ms, left_ms, ended_ms, end_reason, run")
 
 
 class CallRecords:
@@ -63,6 +83,7 @@ class CallRecords:
         raise NotImplementedError
 
     _calls_ready = False
+    _run: int | None = None     # the service run that new rows belong to (begin_run)
 
     def _calls_db(self) -> sqlite3.Connection:
         db = self._db()
@@ -70,14 +91,63 @@ class CallRecords:
             with self._tx() as tx:
                 for sql in CALLS_SCHEMA:
                     tx.execute(sql)
+                has_run = any(r[1] == "run" for r in tx.execute("PRAGMA table_info(calls)"))
+                for sql in RUNS_MIGRATION:
+                    if not (has_run and sql.startswith("ALTER")):
+                        tx.execute(sql)
             self._calls_ready = True
         return db
 
+    # -- service runs ---------------------------------------------------------------------
+
+    def begin_run(self, at: datetime) -> tuple[int, int]:
+        """Start a service run: close every row an earlier run left open (it crashed, or its
+        stack never reported the end) with RESTARTED, then open the new run. Returns (run,
+        rows closed). One voice service per database: every open row belongs to a dead run."""
+        self._calls_db()
+        now = _ms(at)
+        last_known = ("COALESCE(NULLIF(MAX(COALESCE(answered_ms, 0), COALESCE(joined_ms, 0),"
+                      " COALESCE(left_ms, 0), COALESCE((SELECT alive_ms FROM service_runs r"
+                      " WHERE r.id = calls.run), 0)), 0), ?)")
+        with self._tx() as db:
+            closed = db.execute(
+                f"UPDATE calls SET ended_ms = {last_known}, end_reason = ?,"
+                f" left_ms = CASE WHEN joined_ms IS NOT NULL AND left_ms IS NULL"
+                f" THEN {last_known} ELSE left_ms END WHERE ended_ms IS NULL",
+                (now, RESTARTED, now)).rowcount
+            run = db.execute("INSERT INTO service_runs (started_ms, alive_ms) VALUES (?, ?)",
+                             (now, now)).lastrowid
+        self._run = run
+        return run, closed
+
+    def heartbeat(self, run: int, at: datetime) -> None:
+        self._calls_db().execute("UPDATE service_runs SET alive_ms = ? WHERE id = ?",
+                                 (_ms(at), run))
+
+    def end_run(self, run: int, at: datetime) -> int:
+        """The run stops: its rows still open (no end reported) are closed with STOPPED.
+        Returns how many."""
+        now = _ms(at)
+        with self._tx() as db:
+            closed = db.execute(
+                "UPDATE calls SET ended_ms = ?, end_reason = ?, left_ms = CASE WHEN"
+                " joined_ms IS NOT NULL AND left_ms IS NULL THEN ? ELSE left_ms END"
+                " WHERE run = ? AND ended_ms IS NULL", (now, STOPPED, now, run)).rowcount
+            db.execute("UPDATE service_runs SET alive_ms = ?, stopped_ms = ? WHERE id = ?",
+                       (now, now, run))
+        if self._run == run:
+            self._run = None
+        return closed
+
+    # -- calls ------------------------------------------------------------------------------
+
     def call_started(self, call_id: str, direction: str, dialled: str, caller: str,
                      at: datetime) -> None:
+        # a plain INSERT: an id seen before is an error in the log, never a merged row
         self._calls_db().execute(
-            "INSERT OR IGNORE INTO calls (call_id, direction, dialled, caller, answered_ms)"
-            " VALUES (?, ?, ?, ?, ?)", (call_id, direction, dialled, caller, _ms(at)))
+            "INSERT INTO calls (call_id, direction, dialled, caller, answered_ms, run)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (call_id, direction, dialled, caller, _ms(at), self._run))
 
     def call_admitted(self, call_id: str, *, tariff: str | None, booking: str | None,
                       role: str | None) -> None:
@@ -141,4 +211,4 @@ def _dt(ms: int | None) -> datetime | None:
 
 def _record(r: tuple) -> CallRecord:
     return CallRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], _dt(r[8]), _dt(r[9]),
-                      _dt(r[10]), _dt(r[11]), r[12])
+                      _dt(r[10]), _dt(r[11]), r[12], r[13])

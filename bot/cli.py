@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 DEFAULT_CONFIG = "config.toml"
+CONFIG_ENV = "CONFBOT_CONFIG"      # the config file when no --config / PATH is given
+CONFIG_HELP = (f"the config file (default: ${CONFIG_ENV} if set, else {DEFAULT_CONFIG} in the "
+               "current directory)")
 
 
 def _settings(path: str):
@@ -174,25 +178,86 @@ def cmd_prompts_render(args) -> int:
     return 0
 
 
+def _locked_rows(settings):
+    store = _store(settings)
+    return store, store.active_lockouts(datetime.now(timezone.utc))
+
+
+def _who(row) -> str:
+    return row.caller if row.caller is not None else "(all unknown callers)"
+
+
+def cmd_lockout_list(args) -> int:
+    settings = _settings(args.config)
+    tz = settings.service.timezone
+    _, rows = _locked_rows(settings)
+    if args.json:
+        print(json.dumps([{"caller": r.caller, "scope": r.scope, "failures": r.failures,
+                           "since": r.since.astimezone(tz).isoformat(),
+                           "until": r.until.astimezone(tz).isoformat()} for r in rows], indent=1))
+        return 0
+    if not rows:
+        print("no PIN lockouts")
+    for r in rows:
+        print(f"{_who(r)}  locked {r.since.astimezone(tz):%Y-%m-%d %H:%M:%S}–"
+              f"{r.until.astimezone(tz):%H:%M:%S} after {r.failures} wrong PINs")
+    return 0
+
+
+def _matches(row, caller: str) -> bool:
+    """A lock row is the caller's when the text is its key as listed, or the same number (the
+    user part of the caller's SIP URI: `4915112345` for `<sip:+4915112345@carrier>`)."""
+    from ivr.guard import caller_key
+    from ivr.routing import user_part
+    if row.caller is None:
+        return False
+    if caller_key(caller) == row.caller:
+        return True
+    uri = row.caller.rsplit("<", 1)[-1].split(">", 1)[0]
+    return bool(user_part(caller)) and user_part(caller) == user_part(uri)
+
+
+def cmd_lockout_clear(args) -> int:
+    settings = _settings(args.config)
+    store, rows = _locked_rows(settings)
+    chosen = rows if args.all else [r for r in rows if _matches(r, args.caller)]
+    if not chosen:
+        locked = ", ".join(_who(r) for r in rows) or "nobody"
+        what = "nobody is" if args.all else f"{args.caller!r} is not"
+        print(f"confbot: {what} locked out (locked now: {locked})", file=sys.stderr)
+        return 1
+    cleared = store.clear_lockouts([r.id for r in chosen], datetime.now(timezone.utc),
+                                   by=f"confbot lockout clear (uid {os.getuid()})")
+    for r in cleared:
+        print(f"lifted the PIN lockout of {_who(r)}")
+    if cleared:
+        print("a running service lets them in again within a few seconds")
+    return 0 if cleared else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="confbot", description="Telephone conferences booked by email.")
+    p = argparse.ArgumentParser(
+        prog="confbot", description="Telephone conferences booked by email.",
+        epilog=f"Every command reads the config file given by --config PATH (check-config: PATH), "
+               f"else ${CONFIG_ENV}, else {DEFAULT_CONFIG} in the current directory. "
+               "`confbot COMMAND --help` shows a command's options.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="start the service (mail agent and SIP side) from the config")
-    r.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    r.add_argument("--config", help=CONFIG_HELP)
     r.add_argument("--no-voice", action="store_true", help="mail side only")
     r.add_argument("--no-mail", action="store_true", help="SIP side only")
     r.set_defaults(func=cmd_run)
 
-    c = sub.add_parser("check-config", help="validate a config file; errors as file:line: reason")
-    c.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    c = sub.add_parser("check-config", help="validate a config file (PATH); errors as file:line: reason")
+    c.add_argument("path", nargs="?", metavar="PATH", help=CONFIG_HELP)
     c.set_defaults(func=cmd_check_config)
 
     pr = sub.add_parser("prompts", help="render the spoken prompts into the cache")
     prsub = pr.add_subparsers(dest="prompts_command", required=True, metavar="ACTION")
     prr = prsub.add_parser("render", help="render every prompt of every language (cached; a progress bar)")
-    prr.add_argument("--config", default=DEFAULT_CONFIG)
+    prr.add_argument("--config", help=CONFIG_HELP)
     prr.set_defaults(func=cmd_prompts_render)
 
     b = sub.add_parser("booking", help="parse booking mails, list, show and cancel bookings")
@@ -200,26 +265,69 @@ def build_parser() -> argparse.ArgumentParser:
     bp = bsub.add_parser("parse", help="parse a booking mail (.eml) and print the result as JSON")
     bp.add_argument("file", help="the mail, as an RFC 5322 .eml file")
     bp.add_argument("--now", help="reference time for 'in the past' (ISO 8601; default: now)")
-    bp.add_argument("--config", default=DEFAULT_CONFIG)
+    bp.add_argument("--config", help=CONFIG_HELP)
     bp.set_defaults(func=cmd_booking_parse)
     bl = bsub.add_parser("list", help="list bookings from now on")
     bl.add_argument("--all", action="store_true", help="include past and cancelled bookings")
     bl.add_argument("--json", action="store_true", help="print JSON")
-    bl.add_argument("--config", default=DEFAULT_CONFIG)
+    bl.add_argument("--config", help=CONFIG_HELP)
     bl.set_defaults(func=cmd_booking_list)
     bs = bsub.add_parser("show", help="show one booking with its PINs")
     bs.add_argument("reference")
-    bs.add_argument("--config", default=DEFAULT_CONFIG)
+    bs.add_argument("--config", help=CONFIG_HELP)
     bs.set_defaults(func=cmd_booking_show)
     bc = bsub.add_parser("cancel", help="cancel a booking and free its lines")
     bc.add_argument("reference")
-    bc.add_argument("--config", default=DEFAULT_CONFIG)
+    bc.add_argument("--config", help=CONFIG_HELP)
     bc.set_defaults(func=cmd_booking_cancel)
+
+    lk = sub.add_parser("lockout", help="list and lift callers' PIN lockouts (brute-force guard)")
+    lksub = lk.add_subparsers(dest="lockout_command", required=True, metavar="ACTION")
+    ll = lksub.add_parser("list", help="callers locked out of PIN entry now, and until when")
+    ll.add_argument("--json", action="store_true", help="print JSON")
+    ll.add_argument("--config", help=CONFIG_HELP)
+    ll.set_defaults(func=cmd_lockout_list)
+    lc = lksub.add_parser("clear", help="lift a caller's lockout (a running service obeys within 2 s)")
+    who = lc.add_mutually_exclusive_group(required=True)
+    who.add_argument("caller", nargs="?", metavar="CALLER",
+                     help="the caller as `lockout list` shows it, or its number")
+    who.add_argument("--all", action="store_true", help="lift every lockout")
+    lc.add_argument("--config", help=CONFIG_HELP)
+    lc.set_defaults(func=cmd_lockout_clear)
     return p
+
+
+def _resolve_config(args) -> int | None:
+    """Fill in the config path (--config / PATH, else $CONFBOT_CONFIG, else config.toml here);
+    a file that is not there is an error that says which file was looked for and how to name
+    another. `booking parse` may run without one (built-in defaults)."""
+    attr = "path" if args.command == "check-config" else "config"
+    if not hasattr(args, attr):
+        return None
+    given, source = getattr(args, attr), "--config" if attr == "config" else "PATH"
+    if given is None and os.environ.get(CONFIG_ENV):
+        given, source = os.environ[CONFIG_ENV], f"${CONFIG_ENV}"
+    if given is None:
+        given, source = DEFAULT_CONFIG, None
+    setattr(args, attr, given)
+    if Path(given).exists() or (source is None and args.command == "booking"
+                                and args.booking_command == "parse"):
+        return None
+    looked = Path(given).absolute()
+    how = ("confbot check-config PATH" if attr == "path" else "--config PATH")
+    if source is None:
+        print(f"confbot: no config file: looked for {looked} (the default, {DEFAULT_CONFIG} in the "
+              f"current directory); name one with {how} or set {CONFIG_ENV}=PATH", file=sys.stderr)
+    else:
+        print(f"confbot: the config file {looked} (from {source}) does not exist", file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    missing = _resolve_config(args)
+    if missing is not None:
+        return missing
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
                         if args.command != "run" else [logging.INFO, logging.DEBUG][min(args.verbose, 1)],
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")

@@ -215,7 +215,7 @@ _PORT = _int(1, 65535)
 _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
     "service": (S.ServiceSettings, {
         "name": _str(True), "timezone": _zone, "languages": _list(_lang, nonempty=True),
-        "data_dir": _str(True)}),
+        "data_dir": _str(True), "log": _enum(S.LogTarget), "log_file": _str(True)}),
     "capacity": (S.CapacitySettings, {
         "total_lines": _int(1), "room_max": _int(2), "default_minutes": _int(5, 24 * 60),
         "max_minutes": _int(5, 7 * 24 * 60), "max_days_ahead": _int(1, 3650),
@@ -362,7 +362,11 @@ def _cross_checks(data: dict, b: dict, problems: list[Problem]) -> None:
     svc, cap, mail, sip = b.get("service"), b.get("capacity"), b.get("mail"), b.get("sip")
     if svc is not None:
         b["service"] = S.ServiceSettings(name=svc.name, timezone=svc.timezone, languages=svc.languages,
-                                         default_language=svc.languages[0], data_dir=svc.data_dir)
+                                         default_language=svc.languages[0], data_dir=svc.data_dir,
+                                         log=svc.log, log_file=svc.log_file)
+        if svc.log_file.endswith(("/", os.sep)):
+            problems.append(Problem(("service", "log_file"),
+                                    f"service.log_file {svc.log_file!r} names a folder, not a file"))
     if cap is not None:
         if cap.default_minutes > cap.max_minutes:
             problems.append(Problem(("capacity", "default_minutes"),
@@ -442,7 +446,7 @@ def load(path: str | os.PathLike) -> S.Settings:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError([f"{p}:0: cannot read: {e.strerror}"]) from None
+        raise ConfigError([f"{p.absolute()}:0: cannot read: {e.strerror}"]) from None
     except UnicodeDecodeError as e:
         raise ConfigError([f"{p}:0: not UTF-8 text ({e.reason})"]) from None
     return _anchor(parse_text(text, str(p)), p.resolve().parent)
@@ -457,7 +461,8 @@ def _anchor(settings: S.Settings, base: Path) -> S.Settings:
     m, sip = settings.mail, settings.sip
     return replace(
         settings,
-        service=replace(settings.service, data_dir=rel(settings.service.data_dir)),
+        service=replace(settings.service, data_dir=rel(settings.service.data_dir),
+                        log_file=rel(settings.service.log_file)),
         mail=replace(m, outbox_dir=rel(m.outbox_dir),
                      smtp=replace(m.smtp, tls_cert=rel(m.smtp.tls_cert), tls_key=rel(m.smtp.tls_key)),
                      imap=replace(m.imap, ca_file=rel(m.imap.ca_file)),

@@ -30,6 +30,12 @@ class Inbound(enum.Enum):
     IMAP = "imap"
 
 
+class LogTarget(enum.Enum):
+    STDERR = "stderr"        # the terminal, or the journal under systemd
+    FILE = "file"            # service.log_file, reopened when logrotate moves it away
+    SYSLOG = "syslog"        # the local syslog socket /dev/log (journald reads it too)
+
+
 class Outbound(enum.Enum):
     OUTBOX = "outbox"        # Maildir under var/outbox/: no mail server needed
     RELAY = "relay"          # an SMTP relay through aiosmtplib
@@ -42,6 +48,8 @@ class ServiceSettings:
     languages: tuple[str, ...] = ("de", "en")
     default_language: str = "de"
     data_dir: str = "var"
+    log: LogTarget = LogTarget.STDERR
+    log_file: str = "var/confbot.log"     # for log = "file"
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from bot.sipevents import (AddPlayer, Answer, ApplyRoutes, CallConfirmed, CallEn
                            CommandFailed, DtmfMethod, DtmfReceived, Hangup, LevelsSampled,
                            MakeCall, RecorderStopped, RemovePort, RunOnOwner, SipEvent,
                            StartRecorder, StopRecorder, StreamStats, TransferRequested,
-                           request_user)
+                           request_user, time_prefix)
 
 log = logging.getLogger("confbot.sip")
 
@@ -73,8 +73,13 @@ class SipStack:
     be called from any thread. `start()` blocks until the stack listens (or raises)."""
 
     def __init__(self, settings: SipSettings, post: Callable[[SipEvent], None], *,
-                 level_interval: float | None = None, conf_ports: int = MAX_CONF_PORTS) -> None:
+                 level_interval: float | None = None, conf_ports: int = MAX_CONF_PORTS,
+                 call_prefix: str | None = None) -> None:
         self.settings = settings
+        # call ids are "call-<prefix>-<n>": the prefix is the service run's number in the store
+        # (unique across restarts: call records are keyed by call id) or, without a store,
+        # the start time; n counts up within the run
+        self.call_prefix = call_prefix if call_prefix is not None else time_prefix(time.time())
         self._conf_ports = conf_ports      # the bridge's size (smaller only in tests)
         self._sink = post
         self._level_interval = level_interval
@@ -302,7 +307,7 @@ class SipStack:
 
     def new_call_id(self) -> str:
         """A fresh call id for `MakeCall` (any thread; ids are never reused)."""
-        return f"call-{next(self._ids)}"
+        return f"call-{self.call_prefix}-{next(self._ids)}"
 
     def _make_call(self, call_id: str, uri: str) -> None:
         call = PjCall(self, self._account, pj.PJSUA_INVALID_ID, call_id)

@@ -5,8 +5,10 @@ pjsua2 callbacks, posted to the asyncio side) and commands (imperatives queued t
 thread), plus `request_user`. Must not import pjsua2 or decide anything: `bot.sip` translates
 to and from pjsua2, `bot.voice` and the IVR driver decide.
 
-Call ids are ours ("call-7"): pjsua's own ids are reused, ours never are. Port ids are the ids
-the mixer core knows a bridge port by (a call's id for its audio, any string for players).
+Call ids are ours ("call-12-7": the 7th call of service run 12; see `time_prefix` for a stack
+without a store): pjsua's own ids are reused, ours never are, not even across restarts. Port ids
+are the ids the mixer core knows a bridge port by (a call's id for its audio, any string for
+players).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ class DtmfMethod(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class CallOffered:
-    call: str          # our id ("call-7")
+    call: str          # our id ("call-12-7")
     dialled: str       # user part of the request URI ("1000")
     caller: str        # the From URI
 
@@ -187,3 +189,15 @@ def request_user(whole_msg: str) -> str:
 # SIP final status of an outgoing call that never answered → what it means for the caller
 BUSY_CODES = frozenset({486, 600})
 NO_ANSWER_CODES = frozenset({408, 480, 487})
+
+
+def time_prefix(at: float) -> str:
+    """A call-id prefix for a stack without a store: "t" + `at` (the start, epoch seconds) in
+    tenths of a second, base 36 (7 digits until the year 2219), so ids of two starts never meet
+    in one log."""
+    n = int(at * 10)
+    digits = ""
+    while n:
+        n, d = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[d] + digits
+    return "t" + (digits or "0")

@@ -26,7 +26,8 @@ from bot.capacity import Fits, Hold, Verdict, assess, search
 from bot.ledger import Full, Refused, Reserved, ReserveResult
 from bot.mailstore import Draft, MailJournal, OutgoingMail  # noqa: F401 (re-exported)
 from bot.mailstore import _dt, _ts  # one epoch-seconds convention for every table
-from bot.cdrstore import CALLS_SCHEMA, CallRecords
+from bot.cdrstore import CALLS_SCHEMA, RUNS_MIGRATION, CallRecords
+from bot.lockstore import LOCKOUTS_MIGRATION, PinLockouts
 from bot.settings import CapacitySettings
 
 DEFAULT_PATH = Path("var/confbot.sqlite3")
@@ -103,6 +104,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: the calls table (billing raw data, B8/O4); IF NOT EXISTS: older files may have it
     CALLS_SCHEMA,
+    # 4: service runs; each call row knows its run (ids unique across restarts, crash close)
+    RUNS_MIGRATION,
+    # 5: PIN lockouts, kept over restarts and lifted by `confbot lockout clear`
+    LOCKOUTS_MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -116,10 +121,10 @@ class SchemaTooNew(RuntimeError):
     """The file was written by a newer confbot; refusing to guess at its schema."""
 
 
-class SqliteStore(MailJournal, CallRecords):
+class SqliteStore(MailJournal, CallRecords, PinLockouts):
     """Implements `bot.ledger.Ledger`; the journal and the outgoing queue come from
-    `bot.mailstore.MailJournal`, the calls table from `bot.cdrstore.CallRecords`, over the
-    same connections and transactions."""
+    `bot.mailstore.MailJournal`, the calls table from `bot.cdrstore.CallRecords`, the PIN
+    lockouts from `bot.lockstore.PinLockouts`, over the same connections and transactions."""
 
     _calls_ready = True  # the migrations create the calls table
 

@@ -24,7 +24,9 @@ from datetime import timedelta
 
 from bot.announce import AnnounceQueue, Announcement
 from bot.roster import Roster
+from bot.runs import ServiceRun
 from bot.ivrdriver import CallDriver, IvrContext
+from bot.lockouts import LockoutKeeper
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.namefiles import NameFiles
 from bot.settings import Route, Settings
@@ -82,6 +84,7 @@ class VoiceService:
         self.ivr = ivr
         self.clock_rate = settings.sip.clock_rate
         self._stack: SipStack | None = None
+        self.run: ServiceRun | None = None
         self._level_interval = level_interval
         self._calls: dict[str, CallInfo] = {}
         self._joined: set[str] = set()
@@ -90,6 +93,10 @@ class VoiceService:
         self._causes: dict[str, str] = {}     # call → why confbot hung it up (logs, records)
         self.drivers: dict[str, CallDriver] = {}
         self.pin_guard, self.dial_guard = guards(settings)   # one each for all calls
+        # PIN locks kept in the store: they survive restarts, `confbot lockout clear` lifts them
+        self.lockouts = LockoutKeeper.for_context(self.pin_guard.limits, ivr)
+        if self.lockouts is not None:
+            self.pin_guard = self.lockouts.guard
         self.flow_config = FlowConfig.from_settings(settings)
         self.board = Switchboard(self)
         self._listeners: list[Callable[[SipEvent | TalkEvent], None]] = []
@@ -106,8 +113,12 @@ class VoiceService:
     async def start(self) -> None:
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
+        self.run = ServiceRun.for_context(self.ivr)   # call ids unique across restarts
+        prefix = await self.run.begin() if self.run is not None else None
+        if self.lockouts is not None:
+            await self.lockouts.start()
         self._stack = SipStack(self.settings.sip, self._post_threadsafe,
-                               level_interval=self._level_interval)
+                               level_interval=self._level_interval, call_prefix=prefix)
         await loop.run_in_executor(None, self._stack.start)
         self.mixer.open_room(HOLDING_ROOM, RoomKind.WAITING)
         if self.names is not None:
@@ -122,6 +133,10 @@ class VoiceService:
         for driver in list(self.drivers.values()):
             driver.ended("shutdown")
         await self._loop.run_in_executor(None, stack.stop)
+        if self.run is not None:    # after the call ends the stack reported were recorded
+            await self.run.end()
+        if self.lockouts is not None:
+            await self.lockouts.stop()
         self._calls.clear()
         self._joined.clear()
         self.drivers.clear()

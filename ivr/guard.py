@@ -3,8 +3,12 @@
 Owns `PinGuard` (brute-force lockout for PIN entry: failures counted per caller ID and globally
 in sliding windows) and `DialOutGuard` (toll-fraud limits for dial-outs: per call, per booking,
 per caller, and which numbers may be dialled). One instance of each lives for the whole service
-and is handed to every `CallFlow` by the composition root; they keep counts in memory only
-(a restart forgets them — acceptable, a restart is rarer than the windows are long).
+and is handed to every `CallFlow` by the composition root; they keep counts in memory only.
+The locks themselves outlive the process through the adapter (`bot.lockouts`): it stores each
+`Lockout` that `failed` returns, `restore`s the running ones at the next start (so waiting for
+a restart does not lift a lock) and calls `clear` / `clear_global` when an admin lifts one.
+Counted failures that have not yet locked anybody are forgotten by a restart (acceptable: a
+restart is rarer than the windows are long).
 Must not read clocks, files or config: limits arrive as frozen dataclasses.
 
 Caller IDs are whatever the network presents. Withheld IDs ("", "anonymous") share one bucket:
@@ -107,6 +111,28 @@ class PinGuard:
         self._failures.pop(key, None)
         if key != ANONYMOUS:
             self._good[key] = at
+
+    def restore(self, lock: Lockout) -> None:
+        """Take over a lock that started earlier (in a previous run of the service)."""
+        if lock.scope is Scope.CALLER:
+            key = caller_key(lock.caller or "")
+            self._locked[key] = max(self._locked.get(key, lock.until), lock.until)
+        else:
+            self._global_until = max(self._global_until or lock.until, lock.until)
+
+    def clear(self, caller: str) -> bool:
+        """Lift a caller's lock (an admin's decision) and forget its counted wrong PINs, so it
+        gets its full tries again. False when it was not locked."""
+        key = caller_key(caller)
+        self._failures.pop(key, None)
+        return self._locked.pop(key, None) is not None
+
+    def clear_global(self) -> bool:
+        """Lift the lock of all unknown callers and forget the global count of wrong PINs."""
+        was = self._global_until is not None
+        self._global_until = None
+        self._global.clear()
+        return was
 
     def _known_good(self, key: str, at: datetime) -> bool:
         seen = self._good.get(key)

@@ -1,8 +1,8 @@
 """Brute-force and toll-fraud guards, with explicit times."""
 from datetime import datetime, timedelta, timezone
 
-from ivr.guard import (Admission, DialOutGuard, DialOutLimits, DialVerdict, PinGuard, PinLimits,
-                       Scope)
+from ivr.guard import (Admission, DialOutGuard, DialOutLimits, DialVerdict, Lockout, PinGuard,
+                       PinLimits, Scope)
 
 T = datetime(2025, 3, 4, 10, 0, tzinfo=timezone.utc)
 MIN = timedelta(minutes=1)
@@ -76,3 +76,42 @@ def test_premium_and_international_numbers_are_refused():
     assert g.number_verdict("030123456") is DialVerdict.ALLOWED
     for bad in ("0900123456", "0044201234", "11833", "12", "1" * 16, "030*1"):
         assert g.number_verdict(bad) is DialVerdict.NUMBER_REFUSED, bad
+
+
+def test_clearing_a_lock_lets_the_caller_in_with_its_full_tries_again():
+    g = PinGuard()
+    for i in range(5):
+        lock = g.failed("+4917011", T + i * MIN)
+    assert lock is not None and g.admit("+4917011", T + 5 * MIN) is Admission.CALLER_LOCKED
+    assert g.clear(" +4917011 ") is True           # the same key the guard counts under
+    assert g.admit("+4917011", T + 5 * MIN) is Admission.ALLOWED
+    # its old failures are gone: four more wrong PINs do not lock it, the fifth does
+    for i in range(4):
+        assert g.failed("+4917011", T + (6 + i) * MIN) is None
+    assert g.failed("+4917011", T + 10 * MIN) is not None
+    assert g.clear("+4917022") is False            # nobody such was locked
+
+
+def test_clearing_the_global_lock_lets_unknown_callers_in():
+    g = PinGuard(PinLimits(global_failures=3))
+    for i in range(3):
+        g.failed(f"+4915{i}", T + timedelta(seconds=i))
+    assert g.admit("+4916999", T + MIN) is Admission.GLOBAL_LOCKED
+    assert g.clear_global() is True and g.clear_global() is False
+    assert g.admit("+4916999", T + MIN) is Admission.ALLOWED
+    assert g.failed("+4916999", T + MIN) is None   # the global count starts afresh
+
+
+def test_a_restored_lock_holds_until_its_end_in_a_fresh_guard():
+    first = PinGuard(PinLimits(caller_failures=2))
+    first.failed("+4917011", T)
+    caller_lock = first.failed("+4917011", T + MIN)
+    assert caller_lock is not None and caller_lock.scope is Scope.CALLER
+    again = PinGuard(PinLimits(caller_failures=2))   # after a restart
+    again.restore(caller_lock)
+    assert again.admit("+4917011", caller_lock.until - MIN) is Admission.CALLER_LOCKED
+    assert again.admit("+4917011", caller_lock.until) is Admission.ALLOWED
+    assert again.admit("+4917033", T + 2 * MIN) is Admission.ALLOWED
+    again.restore(Lockout(Scope.GLOBAL, None, 50, T, T + 5 * MIN))
+    assert again.admit("+4917033", T + 2 * MIN) is Admission.GLOBAL_LOCKED
+    assert again.admit("+4917033", T + 5 * MIN) is Admission.ALLOWED

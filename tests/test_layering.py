@@ -29,12 +29,12 @@ PURE = {
 ADAPTERS = {
     "ivr.tts": "pyttsx3", "ivr.render": "soxr", "ivr.speech": "vosk",
     "bot.sip": "pjsua2", "bot.sipcall": "pjsua2", "bot.store": "sqlite3", "bot.mailstore": "sqlite3", "bot.config": "tomlkit",
-    "bot.cdrstore": "sqlite3",
+    "bot.cdrstore": "sqlite3", "bot.lockstore": "sqlite3", "bot.logsetup": "logging",
     "mail.smtp_in": "aiosmtpd", "mail.imap_in": "aioimaplib", "mail.outbound": "aiosmtplib",
 }
 # wiring: may import cores and adapters (but not the composition root)
 WIRING = {"bot.voice", "bot.ivrdriver", "bot.switchboard", "bot.bookingwatch", "bot.namefiles",
-          "mail.pipeline", "bot.cli", "bot.app",
+          "mail.pipeline", "bot.cli", "bot.app", "bot.runs", "bot.lockouts",
           "ivr.tap"}   # joins the VAD core to the vosk recogniser in time; wraps no library itself
 ROOT_MODULES = {"bot.app"}
 

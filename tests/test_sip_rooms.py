@@ -38,11 +38,11 @@ def _run_scenario(tmp: Path) -> dict:
             for i, (name, phone) in enumerate(phones.items(), 1):
                 phone.start()
                 phone.dial(uri["side" if name == "side" else "lobby"])
-                # one at a time, so call ids ("call-1", ...) follow the phones' order
+                # one at a time, so call ids ("call-<run>-1", ...) follow the phones' order
                 await voice.wait_for(
                     lambda i=i: sum(len(m) for m in voice.rooms().values()) == i, 5)
             await voice.wait_for(lambda: sum(len(m) for m in voice.rooms().values()) == 4, 5)
-            by_phone = dict(zip(phones, sorted(voice.calls(), key=lambda c: int(c.split("-")[1]))))
+            by_phone = dict(zip(phones, sorted(voice.calls(), key=lambda c: int(c.rsplit("-", 1)[1]))))
             rooms = voice.rooms()
             await asyncio.sleep(0.5 + PHASE)
             voice.set_muted(by_phone["a"], True)
