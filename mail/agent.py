@@ -254,7 +254,8 @@ class Agent:
                 invited, not_invited = self._invitees(booking)
                 replies = [compose.confirmation(booking, self.settings, to=sender, original=msg,
                                                 now=now, lang=request.language,
-                                                not_invited=not_invited)]
+                                                not_invited=not_invited,
+                                                written_zone=request.written_zone)]
                 replies += [compose.invitee_mail(booking, invitee, self.settings, now=now)
                             for invitee in invited]
             except Exception:

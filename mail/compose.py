@@ -9,11 +9,10 @@ Must not decide anything (that is `mail.agent`), and must not touch sockets, fil
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
-from zoneinfo import ZoneInfo
 
 from bot.booking import Booking, DialInMode
 from bot.ledger import Slot
@@ -49,7 +48,7 @@ def day_text(dt: datetime, lang: str) -> str:
     return f"{day}, {dt.day} {month} {dt.year}"
 
 
-def span_text(start: datetime, end: datetime, tz: ZoneInfo, lang: str) -> str:
+def span_text(start: datetime, end: datetime, tz: tzinfo, lang: str) -> str:
     """A window in the service time zone with the date written out, e.g.
     `Tuesday, 14 January 2025, 10:00–11:00 (CET)`; a window across midnight names both days."""
     s, e = start.astimezone(tz), end.astimezone(tz)
@@ -83,13 +82,30 @@ def dialin_lines(booking: Booking, settings: Settings, lang: str, *, organizer: 
             f"{t['dial_in_participants']}: {participant_number(booking, settings, lang)}"]
 
 
-def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool) -> list[str]:
+def written_span(start: datetime, end: datetime, service: tzinfo, written: tzinfo | None,
+                 lang: str) -> str | None:
+    """The window on the clock the mail used ("16:00 UTC"), when it differs from the service
+    zone's at the start or the end; else None."""
+    if written is None:
+        return None
+    if all(moment.astimezone(written).utcoffset() == moment.astimezone(service).utcoffset()
+           for moment in (start, end)):
+        return None
+    return span_text(start, end, written, lang)
+
+
+def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool,
+             written_zone: tzinfo | None = None) -> list[str]:
     t = TEXTS[lang]
+    tz = settings.service.timezone
     lines = [f"{t['reference']}: {booking.reference}",
              f"{t['title']}: {booking.title}",
-             f"{t['when']}: {span_text(booking.start, booking.end, settings.service.timezone, lang)}",
-             f"{t['participants']}: {booking.participants}",
-             ""]
+             f"{t['when']}: {span_text(booking.start, booking.end, tz, lang)}"]
+    written = written_span(booking.start, booking.end, tz, written_zone, lang)
+    if written:
+        lines.append(f"{t['as_written']}: {written}")
+    lines += [f"{t['participants']}: {booking.participants}",
+              ""]
     lines += dialin_lines(booking, settings, lang, organizer=organizer)
     if organizer:
         lines += [f"{t['participant_pin']}: {booking.participant_pin}",
@@ -184,13 +200,15 @@ def one_line(text: str) -> str:
 
 def confirmation(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
                  now: datetime, lang: str | None = None, changed: bool = False,
-                 not_invited: Sequence[str] = ()) -> EmailMessage:
+                 not_invited: Sequence[str] = (),
+                 written_zone: tzinfo | None = None) -> EmailMessage:
     """To the organizer: everything, both PINs, and the .ics (REPLY or PUBLISH).
-    `not_invited`: addresses the mail named but the bot did not write to (over the cap)."""
+    `not_invited`: addresses the mail named but the bot did not write to (over the cap).
+    `written_zone`: the zone the mail wrote its times in; shown too when it differs."""
     lang = language(lang or booking.language)
     t = TEXTS[lang]
     body = [t["changed_intro" if changed else "confirm_intro"], "",
-            *_details(booking, settings, lang, organizer=True)]
+            *_details(booking, settings, lang, organizer=True, written_zone=written_zone)]
     if not_invited:
         limit = min(booking.participants - 1, settings.mail.max_invitees)
         body += ["", t["not_invited"].format(limit=max(limit, 0)) + ":",

@@ -156,7 +156,8 @@ def _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
         s_count, s_rest = find_count(clean_subject)
         s_duration, s_rest = find_duration(s_rest)
         s_when = find_when(s_rest, base, lang)
-        when = When(when.day or s_when.day, when.start or s_when.start, when.end or s_when.end)
+        when = When(when.day or s_when.day, when.start or s_when.start, when.end or s_when.end,
+                    when.zone or s_when.zone)
         count, duration = count or s_count, duration or s_duration
     invitees = _invitees(text, organizer, own)
     if count is None and invitees:
@@ -168,15 +169,17 @@ def _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
         if when.day is None and when.start is None and not count and not _BOOKING_WORDS.search(text + subject):
             return refuse("The mail does not look like a conference booking.", "not_a_booking")
         return refuse(_missing_sentence(missing, when), missing=missing)
-    if when.end is not None:
+    if when.end is not None:   # on the clock the start was written in
         end = datetime.combine(start.date(), when.end, start.tzinfo)
-        if end <= start:
-            end += timedelta(days=1)
+        if elapsed(start, end) <= timedelta(0):
+            end = datetime.combine(start.date() + timedelta(days=1), when.end, start.tzinfo)
     else:   # "3 hours" are three real hours, also on the nights the clocks change
         end = utc_add(start, duration or timedelta(minutes=settings.capacity.default_minutes))
-    request = BookingRequest(start=start, end=end, participants=count, title=title,
-                             organizer=organizer, invitees=invitees, language=lang,
-                             dial_in_mode=_dial_in_mode(text))
+    service = settings.service.timezone
+    request = BookingRequest(start=start.astimezone(service), end=end.astimezone(service),
+                             participants=count, title=title, organizer=organizer,
+                             invitees=invitees, language=lang, dial_in_mode=_dial_in_mode(text),
+                             written_zone=when.zone)
     return _checked(request, now, settings, refuse)
 
 
@@ -227,8 +230,11 @@ def _checked(request: BookingRequest, now: datetime, settings: Settings, refuse)
 
 
 def _start(when: When, base: datetime) -> datetime | None:
+    """The start on the clock it was written in: the zone the mail named, else the service's."""
     if when.start is None:
         return None
+    if when.zone is not None:
+        base = base.astimezone(when.zone)
     if when.day is not None:
         return datetime.combine(when.day, when.start, base.tzinfo)
     today = datetime.combine(base.date(), when.start, base.tzinfo)
@@ -312,16 +318,19 @@ def parse_change(msg: Message | bytes, *, now: datetime, settings: Settings,
         out: dict = {}
         start = None
         if when.start is not None and (when.day is not None or current is not None):
-            day = when.day or current.start.astimezone(zone).date()
-            start = datetime.combine(day, when.start, zone)
+            written = when.zone or zone   # "change to 15:00 UTC": on the UTC clock
+            day = when.day or current.start.astimezone(written).date()
+            start = datetime.combine(day, when.start, written).astimezone(zone)
         elif when.day is not None and current is not None:
             start = datetime.combine(when.day, current.start.astimezone(zone).timetz())
         if start is not None:
             out["start"] = start
         anchor = start or (current.start.astimezone(zone) if current else None)
         if anchor is not None:
-            if when.end is not None:   # an end time is read on the local wall clock
-                end = datetime.combine(anchor.astimezone(zone).date(), when.end, zone)
+            if when.end is not None:   # an end time is read on the clock it was written in
+                written = when.zone or zone
+                end = datetime.combine(anchor.astimezone(written).date(), when.end,
+                                       written).astimezone(zone)
                 out["end"] = end if elapsed(anchor, end) > timedelta(0) else end + timedelta(days=1)
             elif duration is not None:
                 out["end"] = utc_add(anchor, duration)

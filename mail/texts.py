@@ -24,6 +24,7 @@ TEXTS = {
         "reference": "Reference",
         "title": "Title",
         "when": "When",
+        "as_written": "As written in your mail",
         "participants": "Participants",
         "invitees": "Invitees",
         "not_invited": ("Not invited by mail (more addresses than participants, or more than "
@@ -94,6 +95,7 @@ TEXTS = {
         "reference": "Buchungsnummer",
         "title": "Titel",
         "when": "Termin",
+        "as_written": "Wie in Ihrer Mail angegeben",
         "participants": "Teilnehmende",
         "invitees": "Eingeladen",
         "not_invited": ("Nicht per Mail eingeladen (mehr Adressen als Teilnehmende oder mehr "
