@@ -95,6 +95,11 @@ class Booking:
     # The key (Message-ID, or a digest of a mail without one) of the mail that cancelled it:
     # a replay of that same mail after a crash resends the cancellation instead of refusing.
     cancelled_by: str | None = None
+    # A calendar invitation's SEQUENCE (RFC 5546): an update must carry a higher one.
+    invite_sequence: int = 0
+    # The key of the mail that last changed it (a calendar update): its replay after a crash
+    # resends the change instead of calling it a replay.
+    updated_by: str | None = None
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and start < self.end

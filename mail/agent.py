@@ -33,8 +33,9 @@ from bot.settings import Settings
 from mail import compose
 from mail.body import COMMAND_WORDS, Command, booking_text, read_command  # noqa: F401
 from mail.compose import Problem
+from mail.itip import CalendarPolicy
 from mail.mime import authenticated, extract, header, sender as sender_of
-from mail.parse import (ParseError, detect_language, parse_booking, parse_change,
+from mail.parse import (ParseError, calendar_event, detect_language, parse_booking, parse_change,
                         strip_subject_prefixes)
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def mail_key(msg: EmailMessage) -> str | None:
         return None
 
 
-class Agent:
+class Agent(CalendarPolicy):
     def __init__(self, settings: Settings, ledger: Ledger, *,
                  rate_limit_clock: Callable[[], datetime] | None = None) -> None:
         """`rate_limit_clock`: where the rate limiter reads the time; by default the `now`
@@ -235,6 +236,11 @@ class Agent:
 
     def _book(self, msg: EmailMessage, sender: str, now: datetime) -> Decision:
         message_id = self._key
+        invitation = calendar_event(msg, self.settings)
+        if invitation is not None:   # an update or cancel of a booked event (mail.itip)?
+            decided = self._calendar(msg, sender, invitation, now)
+            if decided is not None:
+                return decided
         parsed = parse_booking(msg, now=now, settings=self.settings)
         if isinstance(parsed, ParseError):
             reply = compose.refuse_missing(self.settings, to=sender, original=msg, now=now,
@@ -268,17 +274,19 @@ class Agent:
 
     def _not_reserved(self, result: ReserveResult, msg: EmailMessage, sender: str,
                       now: datetime, lang: str, start: datetime, end: datetime,
-                      participants: int) -> Decision:
+                      participants: int, kept: Booking | None = None) -> Decision:
+        """`kept`: the booking a refused change leaves as it was (the reply says so)."""
         if isinstance(result, Full):
             reply = compose.refuse_full(self.settings, to=sender, original=msg, now=now,
                                         lang=lang, start=start, end=end,
                                         participants=participants, reason=result.reason,
-                                        free_lines=result.free_lines, proposals=result.proposals)
+                                        free_lines=result.free_lines, proposals=result.proposals,
+                                        kept=kept)
             return Decision((reply,), f"refused: full ({result.reason})")
         assert isinstance(result, Refused), result
         reply = compose.refuse_rule(self.settings, to=sender, original=msg, now=now, lang=lang,
                                     reason=result.reason, detail=result.detail, start=start,
-                                    end=end, participants=participants)
+                                    end=end, participants=participants, kept=kept)
         return Decision((reply,), f"refused: {result.reason}")
 
     def _follow_up(self, msg: EmailMessage, sender: str, reference: str,
@@ -341,7 +349,8 @@ class Agent:
         participants = changes.get("participants", booking.participants)
         result = self.ledger.change(booking.reference, now, self.settings.capacity, **changes)
         if not isinstance(result, Reserved):
-            return self._not_reserved(result, msg, sender, now, lang, start, end, participants)
+            return self._not_reserved(result, msg, sender, now, lang, start, end, participants,
+                                      kept=booking)
         updated = result.booking
         replies = [compose.confirmation(updated, self.settings, to=sender, original=msg,
                                         now=now, lang=lang, changed=True)]
@@ -350,6 +359,10 @@ class Agent:
         return Decision(tuple(replies), f"changed {booking.reference}")
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _decision(replies: tuple[EmailMessage, ...], outcome: str) -> Decision:
+        return Decision(replies, outcome)
 
     def _refuse(self, problem: Problem, msg: EmailMessage, sender: str, now: datetime,
                 note: str, lang: str | None = None, **facts: object) -> Decision:

@@ -30,6 +30,7 @@ class Problem(enum.Enum):
     ALREADY_CANCELLED = "already_cancelled"
     NOTHING_TO_CHANGE = "nothing_to_change"
     RATE_LIMITED = "rate_limited"
+    UNKNOWN_INVITATION = "unknown_invitation"   # a calendar CANCEL for an event never booked
     ERROR = "error"
 
 
@@ -249,22 +250,29 @@ def cancellation(booking: Booking, settings: Settings, *, to: str, original: Ema
 
 
 def cancellation_notice(booking: Booking, invitee: str, settings: Settings, *,
-                        now: datetime) -> EmailMessage:
+                        now: datetime, removed: bool = False) -> EmailMessage:
+    """To one invitee: the conference is cancelled, or (`removed`) goes on without them (an
+    updated invitation no longer lists them). Either way their calendar entry is cancelled."""
     lang = language(booking.language)
     t = TEXTS[lang]
     when = span_text(booking.start, booking.end, settings.service.timezone, lang)
-    body = [t["cancel_invitee_intro"].format(organizer=booking.organizer, title=booking.title, when=when)]
+    intro = t["uninvited_intro" if removed else "cancel_invitee_intro"]
+    body = [intro.format(organizer=booking.organizer, title=booking.title, when=when)]
     return _message(settings, to=invitee, now=now, lang=lang, body=body, auto="auto-generated",
                     subject=_tagged(booking, "cancel_subject", lang),
                     calendar=(_calendar(booking, settings, ics.Method.CANCEL, now), ics.Method.CANCEL))
 
 
 def status(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
-           now: datetime, lang: str | None = None) -> EmailMessage:
+           now: datetime, lang: str | None = None,
+           note: tuple[str, dict] | None = None) -> EmailMessage:
+    """The booking as it stands. `note`: (text key, placeholders) of a sentence put first
+    (a replayed invitation: "nothing was changed")."""
     lang = language(lang or booking.language)
     t = TEXTS[lang]
     state = t["state_active"] if booking.active else t["state_cancelled"]
-    body = [f"{t['status']}: {state}", "", *_details(booking, settings, lang, organizer=True)]
+    body = [t[note[0]].format(reference=booking.reference, **note[1]), ""] if note else []
+    body += [f"{t['status']}: {state}", "", *_details(booking, settings, lang, organizer=True)]
     if booking.invitees:
         body += ["", f"{t['invitees']}: {', '.join(booking.invitees)}"]
     if booking.active:
@@ -284,19 +292,30 @@ def refusal(problem: Problem, settings: Settings, *, to: str, original: EmailMes
 
 def refuse_missing(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                    lang: str, missing: tuple[str, ...], error: str = "",
-                   reason: str | None = None, bilingual: bool = False) -> EmailMessage:
+                   reason: str | None = None, bilingual: bool = False,
+                   kept: Booking | None = None) -> EmailMessage:
     """The booking mail could not become a request (`mail.parse.ParseError`). English replies
     quote the parser's exact sentence; German ones name each missing item and the broken rule
     in German, and fall back to the parser's sentence only for what they cannot say.
     `bilingual` (a mail in neither language): the whole text in German, then in English."""
     lang = language(lang)
     if bilingual:
-        blocks = [_missing_body(settings, other, missing, error, reason) for other in ("de", "en")]
+        blocks = [_missing_body(settings, other, missing, error, reason) + _kept(kept, settings, other)
+                  for other in ("de", "en")]
         return _message(settings, to=to, original=original, now=now, lang="de", body=blocks[0],
                         subject=_re(original, "en"), second=("en", blocks[1]))
     return _message(settings, to=to, original=original, now=now, lang=lang,
-                    body=_missing_body(settings, lang, missing, error, reason),
-                    subject=_re(original, lang))
+                    body=_missing_body(settings, lang, missing, error, reason)
+                    + _kept(kept, settings, lang), subject=_re(original, lang))
+
+
+def _kept(booking: Booking | None, settings: Settings, lang: str) -> list[str]:
+    """After a refused change: the booking stays as it was."""
+    if booking is None:
+        return []
+    when = span_text(booking.start, booking.end, settings.service.timezone, lang)
+    return ["", TEXTS[lang]["kept"].format(reference=booking.reference, when=when,
+                                           participants=booking.participants)]
 
 
 def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error: str,
@@ -321,7 +340,8 @@ def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error
 
 def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                 lang: str, start: datetime, end: datetime, participants: int, reason: str,
-                free_lines: int, proposals: tuple[Slot, ...]) -> EmailMessage:
+                free_lines: int, proposals: tuple[Slot, ...],
+                kept: Booking | None = None) -> EmailMessage:
     """B3: the slot is full; list the nearest free slots of the same length."""
     lang = language(lang)
     t = TEXTS[lang]
@@ -334,13 +354,14 @@ def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, n
         body += [f"  - {span_text(p.start, p.end, tz, lang)}" for p in proposals]
     else:
         body.append(t["no_proposals"])
+    body += _kept(kept, settings, lang)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_re(original, lang))
 
 
 def refuse_rule(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                 lang: str, reason: str, detail: str, start: datetime, end: datetime,
-                participants: int) -> EmailMessage:
+                participants: int, kept: Booking | None = None) -> EmailMessage:
     """The request broke a booking rule (`bot.ledger.Refused`); say which, with the limit."""
     lang = language(lang)
     cap = settings.capacity
@@ -351,4 +372,5 @@ def refuse_rule(settings: Settings, *, to: str, original: EmailMessage | None, n
         max_minutes=cap.max_minutes, days=cap.max_days_ahead, room_max=cap.room_max,
         participants=participants) if template else detail
     return _message(settings, to=to, original=original, now=now, lang=lang,
-                    body=[TEXTS[lang]["rule_intro"], "", text], subject=_re(original, lang))
+                    body=[TEXTS[lang]["rule_intro"], "", text, *_kept(kept, settings, lang)],
+                    subject=_re(original, lang))

@@ -24,7 +24,7 @@ from mail.datetext import (When, detect_language, find_count, find_duration, fin
 from mail.invite import Invitation, read_invitation
 from mail.mime import extract, header, read_message, sender, sent_at
 
-__all__ = ["Parsed", "ParseError", "parse_booking", "parse_change", "read_message",
+__all__ = ["Parsed", "ParseError", "parse_booking", "parse_change", "read_message", "calendar_event",
            "detect_language", "clean_title", "strip_subject_prefixes"]
 
 log = logging.getLogger(__name__)
@@ -204,8 +204,21 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
     request = BookingRequest(start=inv.start, end=end, participants=participants, title=title,
                              organizer=organizer, invitees=invitees, language=lang,
                              dial_in_mode=_dial_in_mode(text + "\n" + description),
-                             invite_uid=inv.uid)
+                             invite_uid=inv.uid, invite_sequence=inv.sequence)
     return _checked(request, now, settings, refuse)
+
+
+def calendar_event(msg: Message | bytes, settings: Settings) -> Invitation | None:
+    """The mail's first readable calendar event (any METHOD), or None. Never raises."""
+    try:
+        if not isinstance(msg, Message):
+            msg = read_message(bytes(msg))
+        zone = settings.service.timezone
+        return next((inv for inv in (read_invitation(c, zone) for c in extract(msg).calendars)
+                     if inv), None)
+    except Exception:
+        log.exception("calendar part could not be read")
+        return None
 
 
 def _checked(request: BookingRequest, now: datetime, settings: Settings, refuse) -> Parsed | ParseError:

@@ -55,6 +55,16 @@ TEXTS = {
         "cancel_intro": "your telephone conference {reference} \"{title}\" ({when}) is cancelled. "
                         "The PINs no longer work.",
         "cancel_invitee_intro": "{organizer} has cancelled the telephone conference \"{title}\" ({when}).",
+        "uninvited_intro": "{organizer} has updated the telephone conference \"{title}\" ({when}) "
+                           "and no longer invites you to it.",
+        "replayed_invitation": "this invitation (SEQUENCE {sequence}) is already booked as "
+                               "{reference}; nothing was changed and nobody was mailed again. "
+                               "To change the conference, send the updated invitation from your "
+                               "calendar or reply to the confirmation.",
+        "kept": "Your booking {reference} stays as it was: {when}, {participants} participants.",
+        "unknown_invitation": "this calendar cancellation names an event that was never booked "
+                              "here (or was booked from another address), so there was nothing "
+                              "to cancel.",
         "followup_hint": "Reply to this mail to manage the booking: write \"cancel\" to cancel it, "
                          "\"change\" with a new time or number of participants to change it, or "
                          "anything else to get its status.",
@@ -127,6 +137,16 @@ TEXTS = {
         "cancel_intro": "Ihre Telefonkonferenz {reference} „{title}“ ({when}) ist storniert. "
                         "Die PINs gelten nicht mehr.",
         "cancel_invitee_intro": "{organizer} hat die Telefonkonferenz „{title}“ ({when}) abgesagt.",
+        "uninvited_intro": "{organizer} hat die Telefonkonferenz „{title}“ ({when}) geändert "
+                           "und lädt Sie nicht mehr dazu ein.",
+        "replayed_invitation": "diese Einladung (SEQUENCE {sequence}) ist bereits als {reference} "
+                               "gebucht; es wurde nichts geändert und niemand erneut angeschrieben. "
+                               "Um die Konferenz zu ändern, senden Sie die geänderte Einladung "
+                               "aus Ihrem Kalender oder antworten Sie auf die Bestätigung.",
+        "kept": "Ihre Buchung {reference} bleibt unverändert: {when}, {participants} Teilnehmende.",
+        "unknown_invitation": "diese Kalender-Absage betrifft einen Termin, der hier nie gebucht "
+                              "wurde (oder von einer anderen Adresse), es gab also nichts zu "
+                              "stornieren.",
         "followup_hint": "Antworten Sie auf diese Mail, um die Buchung zu verwalten: „stornieren“ "
                          "storniert sie, „ändern“ mit neuer Uhrzeit oder Teilnehmerzahl ändert sie, "
                          "jede andere Antwort liefert den Status.",

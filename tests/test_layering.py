@@ -23,7 +23,7 @@ PURE = {
     "ivr.events", "ivr.flow", "ivr.steps", "ivr.conference", "ivr.invitee", "ivr.guard",
     "ivr.keypad", "ivr.routing", "ivr.vad",
     "mail", "mail.parse", "mail.mime", "mail.body", "mail.texts", "mail.datetext", "mail.invite", "mail.agent",
-    "mail.compose", "mail.ics",
+    "mail.compose", "mail.ics", "mail.zones", "mail.itip",
 }
 # adapter → the one outside library (or stdlib I/O module) it wraps
 ADAPTERS = {
