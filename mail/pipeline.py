@@ -119,6 +119,9 @@ class MailPipeline:
         raw = bytes(raw)
         message_id, sender = envelope_of(raw)
         journal_id = self.store.journal(raw, transport, message_id, sender, self.now())
+        # Logged here, before the decision: "accepted … as journal #N" precedes "journal #N: …".
+        log.info("accepted mail from %s via %s as journal #%s", sender or "(no sender)",
+                 transport, journal_id)
         self._in_progress.add(journal_id)
         try:
             await self._process(journal_id, raw, message_id)

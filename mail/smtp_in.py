@@ -48,7 +48,8 @@ class Handler:
             log.exception("accept failed for mail from %r (peer %r)", envelope.mail_from,
                           session.peer)
             return TEMPFAIL
-        log.info("accepted mail from %r as journal #%s", envelope.mail_from, journal_id)
+        # The pipeline logged "accepted … as journal #N" before deciding; this is the answer.
+        log.debug("250 for journal #%s (envelope from %r)", journal_id, envelope.mail_from)
         return OK
 
     async def handle_exception(self, error: Exception) -> str:

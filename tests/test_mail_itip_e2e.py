@@ -134,3 +134,30 @@ def test_an_updated_invitation_changes_the_booking_and_a_cancel_cancels_it(tmp_p
     assert outcomes[1] == f"updated {reference}: SEQUENCE 1"
     assert outcomes[2].startswith(f"replay {reference}")
     assert outcomes[3] == f"cancelled {reference}"
+
+
+def test_the_log_says_accepted_before_what_was_decided(tmp_path, caplog):
+    """Issue 7 point 13: `journal #N: booked` was logged before `accepted mail as journal #N`."""
+    import aiosmtplib
+    import logging
+    caplog.set_level(logging.INFO)
+
+    async def scenario():
+        async with e2e.Rig(tmp_path) as rig:
+            listener = SmtpListener(rig.settings.mail.smtp, rig.pipeline.accept)
+            await listener.start()
+            try:
+                await aiosmtplib.send(e2e.booking_mail("log-order"), sender="alice@example.com",
+                                      recipients=[e2e.BOT], hostname="127.0.0.1",
+                                      port=listener.port, start_tls=False)
+                await rig.relay.next(5)
+            finally:
+                await listener.stop()
+
+    asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records]
+    accepted = [i for i, m in enumerate(lines) if re.match(r"accepted mail from alice@example\.com"
+                                                           r" via smtp as journal #1$", m)]
+    decided = [i for i, m in enumerate(lines) if re.match(r"journal #1: booked CB-", m)]
+    assert accepted and decided, lines
+    assert accepted[0] < decided[0]
