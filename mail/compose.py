@@ -18,6 +18,7 @@ from bot.booking import Booking, DialInMode
 from bot.ledger import Slot
 from bot.settings import Settings, Tariff
 from mail import ics
+from mail.mime import header, sent_at
 from mail.texts import DAYS, MISSING_LABELS, MONTHS, PARSE_REASONS, RULE_TEXTS, TEXTS
 
 
@@ -178,7 +179,7 @@ def _message(settings: Settings, *, to: str, subject: str, body: list[str], now:
 
 
 def _re(original: EmailMessage | None, lang: str) -> str:
-    subject = " ".join((original.get("Subject") or "").split()) if original is not None else ""
+    subject = header(original, "Subject") if original is not None else ""
     if not subject:
         return TEXTS[lang]["default_subject"]
     return subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
