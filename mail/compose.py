@@ -118,10 +118,13 @@ def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool
 
 
 def _calendar(booking: Booking, settings: Settings, method: ics.Method, now: datetime,
-              partstat: ics.PartStat = ics.PartStat.ACCEPTED) -> bytes:
-    """The event text carries the participants' number and PIN only: .ics files get forwarded."""
+              partstat: ics.PartStat = ics.PartStat.ACCEPTED, *, organizer: bool = False) -> bytes:
+    """The event text carries the participant PIN only (.ics files get forwarded) and the
+    number its reader dials: the organizer's own calendar entry the premium number (B8: when
+    the organizer pays, only the others dial toll-free), everyone else's the participants'."""
     lang = language(booking.language)
-    number = participant_number(booking, settings, lang)
+    number = (_number(settings, Tariff.PREMIUM, lang) if organizer
+              else participant_number(booking, settings, lang))
     t = TEXTS[lang]
     location = f"{t['phone']} {number}, {t['pin']} {booking.participant_pin}"
     description = "\n".join([f"{t['reference']}: {booking.reference}",
@@ -219,7 +222,7 @@ def confirmation(booking: Booking, settings: Settings, *, to: str, original: Ema
     method = confirmation_method(booking)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_tagged(booking, "changed_subject" if changed else "confirm_subject", lang),
-                    calendar=(_calendar(booking, settings, method, now), method))
+                    calendar=(_calendar(booking, settings, method, now, organizer=True), method))
 
 
 def invitee_mail(booking: Booking, invitee: str, settings: Settings, *, now: datetime,
@@ -243,9 +246,11 @@ def cancellation(booking: Booking, settings: Settings, *, to: str, original: Ema
     when = span_text(booking.start, booking.end, settings.service.timezone, lang)
     body = [t["cancel_intro"].format(reference=booking.reference, title=booking.title, when=when)]
     if booking.invite_uid:
-        cal = (_calendar(booking, settings, ics.Method.REPLY, now, ics.PartStat.DECLINED), ics.Method.REPLY)
+        cal = (_calendar(booking, settings, ics.Method.REPLY, now, ics.PartStat.DECLINED,
+                         organizer=True), ics.Method.REPLY)
     else:
-        cal = (_calendar(booking, settings, ics.Method.CANCEL, now), ics.Method.CANCEL)
+        cal = (_calendar(booking, settings, ics.Method.CANCEL, now, organizer=True),
+               ics.Method.CANCEL)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_tagged(booking, "cancel_subject", lang), calendar=cal)
 
@@ -300,14 +305,24 @@ def refuse_missing(settings: Settings, *, to: str, original: EmailMessage | None
     in German, and fall back to the parser's sentence only for what they cannot say.
     `bilingual` (a mail in neither language): the whole text in German, then in English."""
     lang = language(lang)
+    example = example_day(original, now, settings.service.timezone)
     if bilingual:
-        blocks = [_missing_body(settings, other, missing, error, reason) + _kept(kept, settings, other)
-                  for other in ("de", "en")]
+        blocks = [_missing_body(settings, other, missing, error, reason, example)
+                  + _kept(kept, settings, other) for other in ("de", "en")]
         return _message(settings, to=to, original=original, now=now, lang="de", body=blocks[0],
                         subject=_re(original, "en"), second=("en", blocks[1]))
     return _message(settings, to=to, original=original, now=now, lang=lang,
-                    body=_missing_body(settings, lang, missing, error, reason)
+                    body=_missing_body(settings, lang, missing, error, reason, example)
                     + _kept(kept, settings, lang), subject=_re(original, lang))
+
+
+def example_day(original: EmailMessage | None, now: datetime, tz: tzinfo) -> str:
+    """The date in the reply's example: a week after the mail was written (or after `now`,
+    whichever is later), so the example could be booked as it stands ("14.01.2025" was in
+    the past for everyone after that day)."""
+    sent = sent_at(original) if original is not None else None
+    base = max(now, sent) if sent is not None else now
+    return f"{(base + timedelta(days=7)).astimezone(tz):%d.%m.%Y}"
 
 
 def _kept(booking: Booking | None, settings: Settings, lang: str) -> list[str]:
@@ -320,7 +335,7 @@ def _kept(booking: Booking | None, settings: Settings, lang: str) -> list[str]:
 
 
 def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error: str,
-                  reason: str | None) -> list[str]:
+                  reason: str | None, example: str) -> list[str]:
     t = TEXTS[lang]
     cap = settings.capacity
     lines = []
@@ -336,7 +351,7 @@ def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error
             lines.append(error)
     if lang == "en" and reason == "foreign_language":
         lines.append(PARSE_REASONS[lang][reason])
-    return [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"]]
+    return [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"].format(date=example)]
 
 
 def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,

@@ -87,7 +87,7 @@ TEXTS = {
                  "been kept and will be looked at; you do not need to send it again.",
         "missing_intro": "we could not book your conference because something is missing or "
                          "unclear:",
-        "example": "For example:\n  Date: 14.01.2025 10:00\n  Duration: 60 minutes\n"
+        "example": "For example:\n  Date: {date} 10:00\n  Duration: 60 minutes\n"
                    "  Participants: 8\n  Title: Project meeting\n"
                    "  Invitees: anna@example.com, ben@example.com",
         "full_lines": "the requested time ({when}) is fully booked: only {free} lines are free, "
@@ -171,7 +171,7 @@ TEXTS = {
                  "gespeichert und wird geprüft; Sie müssen sie nicht erneut senden.",
         "missing_intro": "Ihre Konferenz konnte nicht gebucht werden, weil etwas fehlt oder "
                          "unklar ist:",
-        "example": "Zum Beispiel:\n  Datum: 14.01.2025 10:00\n  Dauer: 60 Minuten\n"
+        "example": "Zum Beispiel:\n  Datum: {date} 10:00\n  Dauer: 60 Minuten\n"
                    "  Teilnehmer: 8\n  Titel: Projektbesprechung\n"
                    "  Einladen: anna@example.com, ben@example.com",
         "full_lines": "der gewünschte Termin ({when}) ist ausgebucht: nur {free} Leitungen sind "
