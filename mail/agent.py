@@ -205,7 +205,7 @@ class Agent(CalendarPolicy):
         sender = sender_of(msg)
         if not sender:
             return "no sender address"
-        if sender == self.settings.mail.address.lower():
+        if sender in self.settings.mail.own_addresses():
             return "own address"
         if sender.partition("@")[0] in _DAEMONS:
             return "mailer-daemon"
@@ -374,7 +374,7 @@ class Agent(CalendarPolicy):
         """(invited, not invited): each invitee once, never the organizer (who has the full
         mail) nor the bot; at most min(participants - 1, max_invitees) get a mail, so a
         forged or careless booking cannot make the bot mail a crowd."""
-        skip = {booking.organizer.lower(), self.settings.mail.address.lower()}
+        skip = {booking.organizer.lower(), *self.settings.mail.own_addresses()}
         out: list[str] = []
         for invitee in booking.invitees:
             address = invitee.strip().lower()

@@ -9,6 +9,7 @@ beyond the one English sentence in `ParseError.error`.
 """
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import unicodedata
@@ -122,7 +123,7 @@ def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed
     lang = detect_language(sample, default=settings.service.default_language)
     de, en, fr = language_scores(sample)
     undecided = max(de, en) < UNDECIDED_BELOW
-    own = settings.mail.address.strip().lower()
+    own = settings.mail.own_addresses() | delivered_to(msg)
     organizer = sender(msg) or (invitation.organizer if invitation else "")
 
     def refuse(error: str, reason: str | None = None, missing: tuple[str, ...] = ()) -> ParseError:
@@ -136,12 +137,15 @@ def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed
             return refuse("The mail has no text I could read a booking from.", "not_a_booking")
     if not organizer:
         return refuse("The mail has no sender address to answer.", "not_a_booking")
-    if organizer == own:
+    if organizer in own:
         return refuse("The mail comes from the booking service itself.", "not_a_booking")
     if fr > max(de, en) and fr >= 3:
         return ParseError("The mail is not written in German or English, the languages I can "
                           "read.", (), "foreign_language", lang, bilingual=True)
     if invitation is not None:
+        # A calendar invitation goes to every attendee at once: its To is the bot only when
+        # the bot is its one recipient.
+        own = own | _only_to(msg)
         return _from_invitation(invitation, text, subject, organizer, own, lang, now, settings, refuse)
     return _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
 
@@ -191,7 +195,7 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
     description = booking_text(inv.description)
     title = clean_title(inv.summary or "") or _title(text, subject)[0]
     invitees = tuple(dict.fromkeys(a for a in (inv.organizer, *inv.attendees)
-                                   if a and a not in (own, organizer)))
+                                   if a and a not in own and a != organizer))
     stated, _ = find_count(text + "\n" + description)
     participants = max(1 + len(invitees), stated or 0)
     if inv.start is None:
@@ -290,9 +294,38 @@ def _title(text: str, subject: str) -> tuple[str, str]:
     return clean_title(_SUBJECT_PREFIX.sub("", subject)), text
 
 
-def _invitees(text: str, organizer: str, own: str) -> tuple[str, ...]:
+def _invitees(text: str, organizer: str, own: frozenset[str]) -> tuple[str, ...]:
     found = (a.lower().rstrip(".") for a in _ADDRESS.findall(text))
-    return tuple(dict.fromkeys(a for a in found if a not in (organizer, own)))[:100]
+    return tuple(dict.fromkeys(a for a in found if a != organizer and a not in own))[:100]
+
+
+def delivered_to(msg: Message) -> frozenset[str]:
+    """The mailbox this copy was delivered to: the topmost Delivered-To (added by the final
+    delivery, Dovecot's LMTP and most MDAs) and X-Original-To (Postfix). It is the bot under
+    whatever alias it was reached. Lower headers are earlier hops (a forwarding mailbox)."""
+    out = set()
+    for name in ("Delivered-To", "X-Original-To"):
+        try:
+            values = msg.get_all(name) or []
+        except Exception:
+            continue
+        if values:
+            address = email.utils.parseaddr(str(values[0]))[1].strip().lower()
+            if "@" in address:
+                out.add(address)
+    return frozenset(out)
+
+
+def _only_to(msg: Message) -> frozenset[str]:
+    """The To address when it is the mail's one recipient (no Cc, one To address)."""
+    try:
+        if msg.get("Cc"):
+            return frozenset()
+        pairs = email.utils.getaddresses([str(v) for v in msg.get_all("To") or []])
+    except Exception:
+        return frozenset()
+    addresses = {a.strip().lower() for _, a in pairs if "@" in a}
+    return frozenset(addresses) if len(addresses) == 1 else frozenset()
 
 
 def _dial_in_mode(text: str) -> DialInMode:
