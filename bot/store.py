@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from bot.booking import (PIN_UNIQUE_MARGIN_MINUTES, Booking, BookingRequest, BookingStatus,
                          DialInMode, new_pin, new_pin_pair, new_reference)
@@ -276,9 +276,12 @@ class SqliteStore(MailJournal, CallRecords):
                 return Reserved(updated)
         return self._complete(verdict, new_start, new_end, count, now, capacity, old.reference)
 
-    def cancel(self, reference: str, source_message_id: str | None = None) -> Booking | None:
+    def cancel(self, reference: str, source_message_id: str | None = None, *,
+               notify: Callable[[Booking], Sequence[Draft]] | None = None) -> Booking | None:
         """Cancel; `source_message_id` (the cancelling mail's key) is kept as `cancelled_by`.
-        A booking already cancelled comes back unchanged (compare its `cancelled_by`)."""
+        A booking already cancelled comes back unchanged (compare its `cancelled_by`).
+        `notify(cancelled)`: mails to queue in the SAME transaction (`confbot booking cancel`:
+        the cancellation cannot happen without its mails, nor the mails without it)."""
         with self._tx() as db:
             old = self._get(db, reference)
             if old is None or not old.active:
@@ -288,6 +291,8 @@ class SqliteStore(MailJournal, CallRecords):
             db.execute("UPDATE bookings SET status = ?, sequence = ?, cancelled_by = ?"
                        " WHERE reference = ?",
                        (cancelled.status.value, cancelled.sequence, source_message_id, reference))
+            for draft in (notify(cancelled) if notify is not None else ()):
+                self._queue(db, draft.raw, draft.mail_from, draft.rcpt_to, None)
             return cancelled
 
     def get(self, reference: str) -> Booking | None:

@@ -145,6 +145,34 @@ def mail_key(msg: EmailMessage) -> str | None:
         return None
 
 
+def invited(booking: Booking, settings: Settings) -> tuple[list[str], list[str]]:
+    """(invited, not invited): each invitee once, never the organizer (who has the full
+    mail) nor the bot; at most min(participants - 1, max_invitees) get a mail, so a
+    forged or careless booking cannot make the bot mail a crowd."""
+    skip = {booking.organizer.lower(), *settings.mail.own_addresses()}
+    out: list[str] = []
+    for invitee in booking.invitees:
+        address = invitee.strip().lower()
+        if address and "@" in address and address not in skip:
+            skip.add(address)
+            out.append(invitee.strip())
+    limit = max(0, min(booking.participants - 1, settings.mail.max_invitees))
+    return out[:limit], out[limit:]
+
+
+def cancellation_mails(cancelled: Booking, settings: Settings, *, to: str,
+                       original: EmailMessage | None, now: datetime,
+                       lang: str | None = None) -> tuple[EmailMessage, ...]:
+    """What a cancellation sends, however it was ordered (a mail, a calendar CANCEL, `confbot
+    booking cancel`): the organizer's cancellation (METHOD:CANCEL, or a declining REPLY to
+    their own invitation) and a notice to every invitee who was mailed the booking."""
+    replies = [compose.cancellation(cancelled, settings, to=to, original=original, now=now,
+                                    lang=lang)]
+    replies += [compose.cancellation_notice(cancelled, invitee, settings, now=now)
+                for invitee in invited(cancelled, settings)[0]]
+    return tuple(replies)
+
+
 class Agent(CalendarPolicy):
     def __init__(self, settings: Settings, ledger: Ledger, *,
                  rate_limit_clock: Callable[[], datetime] | None = None) -> None:
@@ -329,11 +357,9 @@ class Agent(CalendarPolicy):
 
     def _cancelled(self, msg: EmailMessage, sender: str, cancelled: Booking, now: datetime,
                    lang: str) -> Decision:
-        replies = [compose.cancellation(cancelled, self.settings, to=sender, original=msg,
-                                        now=now, lang=lang)]
-        replies += [compose.cancellation_notice(cancelled, invitee, self.settings, now=now)
-                    for invitee in self._invitees(cancelled)[0]]
-        return Decision(tuple(replies), f"cancelled {cancelled.reference}")
+        replies = cancellation_mails(cancelled, self.settings, to=sender, original=msg, now=now,
+                                     lang=lang)
+        return Decision(replies, f"cancelled {cancelled.reference}")
 
     def _change(self, msg: EmailMessage, sender: str, booking: Booking, now: datetime,
                 lang: str) -> Decision:
@@ -371,18 +397,7 @@ class Agent(CalendarPolicy):
         return Decision((reply,), f"refused: {note}")
 
     def _invitees(self, booking: Booking) -> tuple[list[str], list[str]]:
-        """(invited, not invited): each invitee once, never the organizer (who has the full
-        mail) nor the bot; at most min(participants - 1, max_invitees) get a mail, so a
-        forged or careless booking cannot make the bot mail a crowd."""
-        skip = {booking.organizer.lower(), *self.settings.mail.own_addresses()}
-        out: list[str] = []
-        for invitee in booking.invitees:
-            address = invitee.strip().lower()
-            if address and "@" in address and address not in skip:
-                skip.add(address)
-                out.append(invitee.strip())
-        limit = max(0, min(booking.participants - 1, self.settings.mail.max_invitees))
-        return out[:limit], out[limit:]
+        return invited(booking, self.settings)
 
     def _language(self, msg: EmailMessage, booking: Booking | None = None) -> str:
         """The mail's language; when it is undecided, the booking's or the service default."""
