@@ -161,3 +161,54 @@ def test_the_log_says_accepted_before_what_was_decided(tmp_path, caplog):
     decided = [i for i, m in enumerate(lines) if re.match(r"journal #1: booked CB-", m)]
     assert accepted and decided, lines
     assert accepted[0] < decided[0]
+
+
+def test_an_invitation_to_an_unconfigured_alias_does_not_invite_the_bot(tmp_path):
+    """Issue 7 point 15: the bot reached as `telko@conf.example` (not in the config) was an
+    attendee of the invitation and got counted and mailed as a participant."""
+    alias = "telko@conf.example"
+    start = datetime.now(e2e.BERLIN).replace(microsecond=0) + timedelta(days=2)
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Test//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "REQUEST")
+    event = icalendar.Event()
+    event.add("uid", "alias-e2e@example.com")
+    event.add("summary", "Alias call")
+    event.add("dtstart", start)
+    event.add("dtend", start + timedelta(hours=1))
+    event.add("dtstamp", datetime.now(e2e.BERLIN))
+    event.add("organizer", "mailto:alice@example.com")
+    for who in (alias, "bob@example.com"):
+        event.add("attendee", f"mailto:{who}")
+    cal.add_component(event)
+    msg = EmailMessage()
+    msg["From"], msg["To"] = "alice@example.com", f"{alias}, bob@example.com"
+    msg["Subject"], msg["Message-ID"] = "Alias call", "<alias-e2e@example.com>"
+    msg["Date"] = email.utils.format_datetime(datetime.now(e2e.BERLIN))
+    msg.set_content("Alias call")
+    msg.add_alternative(cal.to_ical().decode(), subtype="calendar", params={"method": "REQUEST"})
+    path = tmp_path / "alias.eml"
+    path.write_bytes(msg.as_bytes(policy=email.policy.SMTP))
+
+    async def scenario():
+        async with e2e.Rig(tmp_path) as rig:
+            listener = SmtpListener(rig.settings.mail.smtp, rig.pipeline.accept)
+            await listener.start()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    shutil.which("swaks"), "--server", f"127.0.0.1:{listener.port}",
+                    "--from", "alice@example.com", "--to", alias, "--data", f"@{path}",
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                out, _ = await asyncio.wait_for(proc.communicate(), 15)
+                assert proc.returncode == 0, out.decode()
+                got = [await rig.relay.next(5) for _ in range(2)]
+                await asyncio.sleep(0.3)
+                return got, len(rig.relay.received), rig.store.list()
+            finally:
+                await listener.stop()
+
+    got, total, (booking,) = asyncio.run(scenario())
+    assert sorted(g.rcpt_to for g in got) == [("alice@example.com",), ("bob@example.com",)]
+    assert total == 2
+    assert booking.invitees == ("bob@example.com",) and booking.participants == 2
