@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 # Crockford-style alphabet without 0/O, 1/I/L, U: unambiguous when read out on the phone.
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -65,6 +65,9 @@ class BookingRequest:
     language: str = "en"
     dial_in_mode: DialInMode = DialInMode.ALL_PREMIUM
     invite_uid: str | None = None  # UID of a calendar invitation (for the METHOD:REPLY)
+    invite_sequence: int = 0       # that invitation's SEQUENCE (RFC 5546 3.2.2: updates)
+    # A zone the mail named for its times ("16:00 UTC"); the reply then shows both clocks.
+    written_zone: tzinfo | None = None
 
     @property
     def duration(self) -> timedelta:
@@ -92,6 +95,11 @@ class Booking:
     # The key (Message-ID, or a digest of a mail without one) of the mail that cancelled it:
     # a replay of that same mail after a crash resends the cancellation instead of refusing.
     cancelled_by: str | None = None
+    # A calendar invitation's SEQUENCE (RFC 5546): an update must carry a higher one.
+    invite_sequence: int = 0
+    # The key of the mail that last changed it (a calendar update): its replay after a crash
+    # resends the change instead of calling it a replay.
+    updated_by: str | None = None
 
     def overlaps(self, start: datetime, end: datetime) -> bool:
         return self.start < end and start < self.end

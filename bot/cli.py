@@ -140,9 +140,24 @@ def cmd_booking_cancel(args) -> int:
     if not b.active:
         print(f"{b.reference} was already cancelled")
         return 0
-    store.cancel(b.reference)
-    print(f"{b.reference} cancelled; its {b.participants} lines are free again "
-          f"(no mail is sent: tell the organizer {b.organizer})")
+    # The organizer (and every invitee who was mailed) gets the same mails as after a mailed
+    # cancel. They are queued in the store's outgoing queue in the transaction that cancels,
+    # so neither happens without the other; the running service's sender sends them within
+    # a second through its outbound (relay or Maildir), or the next `confbot run` does.
+    from mail.agent import cancellation_mails
+    from mail.pipeline import to_drafts
+    now = datetime.now(timezone.utc)
+    queued: list[str] = []
+
+    def notify(cancelled):
+        drafts = to_drafts(cancellation_mails(cancelled, settings, to=cancelled.organizer,
+                                              original=None, now=now), "booking cancel")
+        queued.extend(address for d in drafts for address in d.rcpt_to)
+        return drafts
+    store.cancel(b.reference, "confbot booking cancel", notify=notify)
+    print(f"{b.reference} cancelled; its {b.participants} lines are free again; the cancellation"
+          f" mail to {', '.join(queued)} is queued (sent by the running service, or by the next"
+          " `confbot run`)")
     return 0
 
 

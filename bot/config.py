@@ -168,6 +168,13 @@ def _sender(v):
     return s
 
 
+def _address(v):
+    s = _str(True)(v).strip().lower()
+    if not re.match(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$", s):
+        raise _Bad(f"{s!r} is not a mail address (like \"konferenz@example.com\")")
+    return s
+
+
 def _transport(v):
     t = _str(True)(v)
     if t not in ("udp", "tcp"):
@@ -238,7 +245,8 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "outbound": _enum(S.Outbound), "outbox_dir": _str(True),
         "allowed_senders": _list(_sender), "rate_limit_per_hour": _int(1),
         "retry_seconds": _list(_int(1), nonempty=True, unique=False), "authserv_id": _str(True),
-        "max_invitees": _int(0, 500), "give_up_hours": _int(1, 24 * 30)}),
+        "max_invitees": _int(0, 500), "give_up_hours": _int(1, 24 * 30),
+        "aliases": _list(_address)}),
     "sip": (S.SipSettings, {
         "host": _str(True), "port": _PORT, "transports": _list(_transport, nonempty=True),
         "clock_rate": lambda v: _bad_unless(_int()(v), (8000, 16000), "clock_rate must be 8000 or 16000"),

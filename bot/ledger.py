@@ -65,7 +65,17 @@ class Ledger(Protocol):
 
     def change(self, reference: str, now: datetime, capacity: CapacitySettings, *,
                start: datetime | None = None, end: datetime | None = None,
-               participants: int | None = None) -> ReserveResult: ...
+               participants: int | None = None, title: str | None = None,
+               invitees: tuple[str, ...] | None = None, invite_sequence: int | None = None,
+               updated_by: str | None = None) -> ReserveResult:
+        """Move/resize a booking (capacity re-checked, reference and PINs kept unless a PIN
+        collides); a calendar update also sets its title, invitees and SEQUENCE, and
+        `updated_by` (the updating mail's key)."""
+        ...
+
+    def find_by_invite_uid(self, uid: str) -> Booking | None:
+        """The booking made from the invitation with this UID (the active one first)."""
+        ...
 
     def cancel(self, reference: str, source_message_id: str | None = None) -> Booking | None:
         """Cancel and return the booking; remember `source_message_id` (the cancelling mail's

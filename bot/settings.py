@@ -129,6 +129,13 @@ class MailSettings:
     authserv_id: str | None = None
     max_invitees: int = 50        # invitee mails per booking (never more than participants - 1)
     give_up_hours: int = 72       # a reply the relay keeps refusing is dead-lettered after this
+    # Other addresses the bot is reached under ("konferenz@example.com"): never a participant,
+    # never answered as a sender (like `address`).
+    aliases: tuple[str, ...] = ()
+
+    def own_addresses(self) -> frozenset[str]:
+        """`address` and every alias, lower-cased."""
+        return frozenset(a.strip().lower() for a in (self.address, *self.aliases) if a.strip())
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from bot.booking import (PIN_UNIQUE_MARGIN_MINUTES, Booking, BookingRequest, BookingStatus,
                          DialInMode, new_pin, new_pin_pair, new_reference)
@@ -108,12 +108,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     RUNS_MIGRATION,
     # 5: PIN lockouts, kept over restarts and lifted by `confbot lockout clear`
     LOCKOUTS_MIGRATION,
+    # 6: calendar updates (RFC 5546). The invitation's SEQUENCE, and the key of the mail that
+    # last changed the booking (its replay after a crash resends the change instead of a note).
+    # Existing rows keep everything; their SEQUENCE counts as 0, the RFC's default.
+    (
+        "ALTER TABLE bookings ADD COLUMN invite_sequence INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE bookings ADD COLUMN updated_by TEXT",
+        "CREATE INDEX bookings_invite_uid ON bookings(invite_uid) WHERE invite_uid IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _BOOKING_COLUMNS = ("reference, organizer, title, start_ts, end_ts, participants, participant_pin,"
                     " moderator_pin, dial_in_mode, invitees, language, status, invite_uid,"
-                    " created_ts, sequence, cancelled_by")
+                    " created_ts, sequence, cancelled_by, invite_sequence, updated_by")
 _ACTIVE = "status = 'confirmed'"  # literal, so the partial indexes apply
 
 
@@ -215,9 +223,10 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
                     participants=request.participants, participant_pin=participant_pin,
                     moderator_pin=moderator_pin, dial_in_mode=request.dial_in_mode,
                     invitees=tuple(request.invitees), language=request.language,
-                    invite_uid=request.invite_uid, created=_utc(now))
+                    invite_uid=request.invite_uid, invite_sequence=request.invite_sequence,
+                    created=_utc(now))
                 db.execute(f"INSERT INTO bookings ({_BOOKING_COLUMNS}, source_message_id)"
-                           f" VALUES ({', '.join('?' * 17)})",
+                           f" VALUES ({', '.join('?' * 19)})",
                            (*_row(booking), source_message_id))
                 return Reserved(booking)
         # Proposals are searched after the write lock is released: a wide horizon may take
@@ -226,7 +235,9 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
 
     def change(self, reference: str, now: datetime, capacity: CapacitySettings, *,
                start: datetime | None = None, end: datetime | None = None,
-               participants: int | None = None, keep_pins: bool = False) -> ReserveResult:
+               participants: int | None = None, title: str | None = None,
+               invitees: tuple[str, ...] | None = None, invite_sequence: int | None = None,
+               updated_by: str | None = None, keep_pins: bool = False) -> ReserveResult:
         """Move, lengthen or resize a booking (lines re-checked). A PIN that the new window
         would share with another booking is replaced — or, with `keep_pins` (a running
         conference: its callers' PINs must keep working), the change is refused."""
@@ -258,20 +269,29 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
                 moderator_pin = old.moderator_pin
                 if moderator_pin in taken:
                     moderator_pin = new_pin(pin_length, taken | {participant_pin})
-                updated = old.with_changes(start=new_start, end=new_end, participants=count,
-                                           participant_pin=participant_pin,
-                                           moderator_pin=moderator_pin)
+                updated = old.with_changes(
+                    start=new_start, end=new_end, participants=count,
+                    participant_pin=participant_pin, moderator_pin=moderator_pin,
+                    title=old.title if title is None else title,
+                    invitees=old.invitees if invitees is None else tuple(invitees),
+                    invite_sequence=(old.invite_sequence if invite_sequence is None
+                                     else invite_sequence), updated_by=updated_by)
                 db.execute("UPDATE bookings SET start_ts = ?, end_ts = ?, participants = ?,"
-                           " participant_pin = ?, moderator_pin = ?, sequence = ?"
+                           " participant_pin = ?, moderator_pin = ?, sequence = ?, title = ?,"
+                           " invitees = ?, invite_sequence = ?, updated_by = ?"
                            " WHERE reference = ?",
                            (_ts(new_start), _ts(new_end), count, participant_pin, moderator_pin,
-                            updated.sequence, old.reference))
+                            updated.sequence, updated.title, json.dumps(list(updated.invitees)),
+                            updated.invite_sequence, updated_by, old.reference))
                 return Reserved(updated)
         return self._complete(verdict, new_start, new_end, count, now, capacity, old.reference)
 
-    def cancel(self, reference: str, source_message_id: str | None = None) -> Booking | None:
+    def cancel(self, reference: str, source_message_id: str | None = None, *,
+               notify: Callable[[Booking], Sequence[Draft]] | None = None) -> Booking | None:
         """Cancel; `source_message_id` (the cancelling mail's key) is kept as `cancelled_by`.
-        A booking already cancelled comes back unchanged (compare its `cancelled_by`)."""
+        A booking already cancelled comes back unchanged (compare its `cancelled_by`).
+        `notify(cancelled)`: mails to queue in the SAME transaction (`confbot booking cancel`:
+        the cancellation cannot happen without its mails, nor the mails without it)."""
         with self._tx() as db:
             old = self._get(db, reference)
             if old is None or not old.active:
@@ -281,6 +301,8 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
             db.execute("UPDATE bookings SET status = ?, sequence = ?, cancelled_by = ?"
                        " WHERE reference = ?",
                        (cancelled.status.value, cancelled.sequence, source_message_id, reference))
+            for draft in (notify(cancelled) if notify is not None else ()):
+                self._queue(db, draft.raw, draft.mail_from, draft.rcpt_to, None)
             return cancelled
 
     def get(self, reference: str) -> Booking | None:
@@ -333,6 +355,14 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
                                   " ORDER BY start_ts, reference", args).fetchall()
         return [_booking(r) for r in rows]
 
+    def find_by_invite_uid(self, uid: str) -> Booking | None:
+        """The booking made from the calendar invitation with this UID: the active one, else
+        the one created last (a cancelled event)."""
+        row = self._db().execute(f"SELECT {_BOOKING_COLUMNS} FROM bookings WHERE invite_uid = ?"
+                                 f" ORDER BY {_ACTIVE} DESC, created_ts DESC, rowid DESC LIMIT 1",
+                                 (uid,)).fetchone()
+        return None if row is None else _booking(row)
+
     def booking_for_message(self, message_id: str) -> Booking | None:
         row = self._db().execute(f"SELECT {_BOOKING_COLUMNS} FROM bookings"
                                  " WHERE source_message_id = ?", (message_id,)).fetchone()
@@ -353,7 +383,7 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
         for benchmarks. Returns the number of rows written."""
         with self._tx() as db:
             cursor = db.executemany(f"INSERT INTO bookings ({_BOOKING_COLUMNS})"
-                                    f" VALUES ({', '.join('?' * 16)})",
+                                    f" VALUES ({', '.join('?' * 18)})",
                                     (_row(b) for b in bookings))
             return cursor.rowcount
 
@@ -413,7 +443,8 @@ def _row(b: Booking) -> tuple:
     return (b.reference, b.organizer, b.title, _ts(b.start), _ts(b.end), b.participants,
             b.participant_pin, b.moderator_pin, b.dial_in_mode.value, json.dumps(list(b.invitees)),
             b.language, b.status.value, b.invite_uid,
-            None if b.created is None else _ts(b.created), b.sequence, b.cancelled_by)
+            None if b.created is None else _ts(b.created), b.sequence, b.cancelled_by,
+            b.invite_sequence, b.updated_by)
 
 
 def _booking(r: tuple) -> Booking:
@@ -422,7 +453,7 @@ def _booking(r: tuple) -> Booking:
                    dial_in_mode=DialInMode(r[8]), invitees=tuple(json.loads(r[9])),
                    language=r[10], status=BookingStatus(r[11]), invite_uid=r[12],
                    created=None if r[13] is None else _dt(r[13]), sequence=r[14],
-                   cancelled_by=r[15])
+                   cancelled_by=r[15], invite_sequence=r[16], updated_by=r[17])
 
 
 def _distance(booking: Booking, at: datetime) -> float:

@@ -33,8 +33,9 @@ from bot.settings import Settings
 from mail import compose
 from mail.body import COMMAND_WORDS, Command, booking_text, read_command  # noqa: F401
 from mail.compose import Problem
+from mail.itip import CalendarPolicy
 from mail.mime import authenticated, extract, header, sender as sender_of
-from mail.parse import (ParseError, detect_language, parse_booking, parse_change,
+from mail.parse import (ParseError, calendar_event, detect_language, parse_booking, parse_change,
                         strip_subject_prefixes)
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,35 @@ def mail_key(msg: EmailMessage) -> str | None:
         return None
 
 
-class Agent:
+def invited(booking: Booking, settings: Settings) -> tuple[list[str], list[str]]:
+    """(invited, not invited): each invitee once, never the organizer (who has the full
+    mail) nor the bot; at most min(participants - 1, max_invitees) get a mail, so a
+    forged or careless booking cannot make the bot mail a crowd."""
+    skip = {booking.organizer.lower(), *settings.mail.own_addresses()}
+    out: list[str] = []
+    for invitee in booking.invitees:
+        address = invitee.strip().lower()
+        if address and "@" in address and address not in skip:
+            skip.add(address)
+            out.append(invitee.strip())
+    limit = max(0, min(booking.participants - 1, settings.mail.max_invitees))
+    return out[:limit], out[limit:]
+
+
+def cancellation_mails(cancelled: Booking, settings: Settings, *, to: str,
+                       original: EmailMessage | None, now: datetime,
+                       lang: str | None = None) -> tuple[EmailMessage, ...]:
+    """What a cancellation sends, however it was ordered (a mail, a calendar CANCEL, `confbot
+    booking cancel`): the organizer's cancellation (METHOD:CANCEL, or a declining REPLY to
+    their own invitation) and a notice to every invitee who was mailed the booking."""
+    replies = [compose.cancellation(cancelled, settings, to=to, original=original, now=now,
+                                    lang=lang)]
+    replies += [compose.cancellation_notice(cancelled, invitee, settings, now=now)
+                for invitee in invited(cancelled, settings)[0]]
+    return tuple(replies)
+
+
+class Agent(CalendarPolicy):
     def __init__(self, settings: Settings, ledger: Ledger, *,
                  rate_limit_clock: Callable[[], datetime] | None = None) -> None:
         """`rate_limit_clock`: where the rate limiter reads the time; by default the `now`
@@ -204,7 +233,7 @@ class Agent:
         sender = sender_of(msg)
         if not sender:
             return "no sender address"
-        if sender == self.settings.mail.address.lower():
+        if sender in self.settings.mail.own_addresses():
             return "own address"
         if sender.partition("@")[0] in _DAEMONS:
             return "mailer-daemon"
@@ -235,6 +264,11 @@ class Agent:
 
     def _book(self, msg: EmailMessage, sender: str, now: datetime) -> Decision:
         message_id = self._key
+        invitation = calendar_event(msg, self.settings)
+        if invitation is not None:   # an update or cancel of a booked event (mail.itip)?
+            decided = self._calendar(msg, sender, invitation, now)
+            if decided is not None:
+                return decided
         parsed = parse_booking(msg, now=now, settings=self.settings)
         if isinstance(parsed, ParseError):
             reply = compose.refuse_missing(self.settings, to=sender, original=msg, now=now,
@@ -254,7 +288,8 @@ class Agent:
                 invited, not_invited = self._invitees(booking)
                 replies = [compose.confirmation(booking, self.settings, to=sender, original=msg,
                                                 now=now, lang=request.language,
-                                                not_invited=not_invited)]
+                                                not_invited=not_invited,
+                                                written_zone=request.written_zone)]
                 replies += [compose.invitee_mail(booking, invitee, self.settings, now=now)
                             for invitee in invited]
             except Exception:
@@ -267,17 +302,19 @@ class Agent:
 
     def _not_reserved(self, result: ReserveResult, msg: EmailMessage, sender: str,
                       now: datetime, lang: str, start: datetime, end: datetime,
-                      participants: int) -> Decision:
+                      participants: int, kept: Booking | None = None) -> Decision:
+        """`kept`: the booking a refused change leaves as it was (the reply says so)."""
         if isinstance(result, Full):
             reply = compose.refuse_full(self.settings, to=sender, original=msg, now=now,
                                         lang=lang, start=start, end=end,
                                         participants=participants, reason=result.reason,
-                                        free_lines=result.free_lines, proposals=result.proposals)
+                                        free_lines=result.free_lines, proposals=result.proposals,
+                                        kept=kept)
             return Decision((reply,), f"refused: full ({result.reason})")
         assert isinstance(result, Refused), result
         reply = compose.refuse_rule(self.settings, to=sender, original=msg, now=now, lang=lang,
                                     reason=result.reason, detail=result.detail, start=start,
-                                    end=end, participants=participants)
+                                    end=end, participants=participants, kept=kept)
         return Decision((reply,), f"refused: {result.reason}")
 
     def _follow_up(self, msg: EmailMessage, sender: str, reference: str,
@@ -320,11 +357,9 @@ class Agent:
 
     def _cancelled(self, msg: EmailMessage, sender: str, cancelled: Booking, now: datetime,
                    lang: str) -> Decision:
-        replies = [compose.cancellation(cancelled, self.settings, to=sender, original=msg,
-                                        now=now, lang=lang)]
-        replies += [compose.cancellation_notice(cancelled, invitee, self.settings, now=now)
-                    for invitee in self._invitees(cancelled)[0]]
-        return Decision(tuple(replies), f"cancelled {cancelled.reference}")
+        replies = cancellation_mails(cancelled, self.settings, to=sender, original=msg, now=now,
+                                     lang=lang)
+        return Decision(replies, f"cancelled {cancelled.reference}")
 
     def _change(self, msg: EmailMessage, sender: str, booking: Booking, now: datetime,
                 lang: str) -> Decision:
@@ -340,7 +375,8 @@ class Agent:
         participants = changes.get("participants", booking.participants)
         result = self.ledger.change(booking.reference, now, self.settings.capacity, **changes)
         if not isinstance(result, Reserved):
-            return self._not_reserved(result, msg, sender, now, lang, start, end, participants)
+            return self._not_reserved(result, msg, sender, now, lang, start, end, participants,
+                                      kept=booking)
         updated = result.booking
         replies = [compose.confirmation(updated, self.settings, to=sender, original=msg,
                                         now=now, lang=lang, changed=True)]
@@ -350,6 +386,10 @@ class Agent:
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    @staticmethod
+    def _decision(replies: tuple[EmailMessage, ...], outcome: str) -> Decision:
+        return Decision(replies, outcome)
+
     def _refuse(self, problem: Problem, msg: EmailMessage, sender: str, now: datetime,
                 note: str, lang: str | None = None, **facts: object) -> Decision:
         reply = compose.refusal(problem, self.settings, to=sender, original=msg, now=now,
@@ -357,18 +397,7 @@ class Agent:
         return Decision((reply,), f"refused: {note}")
 
     def _invitees(self, booking: Booking) -> tuple[list[str], list[str]]:
-        """(invited, not invited): each invitee once, never the organizer (who has the full
-        mail) nor the bot; at most min(participants - 1, max_invitees) get a mail, so a
-        forged or careless booking cannot make the bot mail a crowd."""
-        skip = {booking.organizer.lower(), self.settings.mail.address.lower()}
-        out: list[str] = []
-        for invitee in booking.invitees:
-            address = invitee.strip().lower()
-            if address and "@" in address and address not in skip:
-                skip.add(address)
-                out.append(invitee.strip())
-        limit = max(0, min(booking.participants - 1, self.settings.mail.max_invitees))
-        return out[:limit], out[limit:]
+        return invited(booking, self.settings)
 
     def _language(self, msg: EmailMessage, booking: Booking | None = None) -> str:
         """The mail's language; when it is undecided, the booking's or the service default."""

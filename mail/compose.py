@@ -9,16 +9,16 @@ Must not decide anything (that is `mail.agent`), and must not touch sockets, fil
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
-from zoneinfo import ZoneInfo
 
 from bot.booking import Booking, DialInMode
 from bot.ledger import Slot
 from bot.settings import Settings, Tariff
 from mail import ics
+from mail.mime import header, sent_at
 from mail.texts import DAYS, MISSING_LABELS, MONTHS, PARSE_REASONS, RULE_TEXTS, TEXTS
 
 
@@ -31,6 +31,7 @@ class Problem(enum.Enum):
     ALREADY_CANCELLED = "already_cancelled"
     NOTHING_TO_CHANGE = "nothing_to_change"
     RATE_LIMITED = "rate_limited"
+    UNKNOWN_INVITATION = "unknown_invitation"   # a calendar CANCEL for an event never booked
     ERROR = "error"
 
 
@@ -49,7 +50,7 @@ def day_text(dt: datetime, lang: str) -> str:
     return f"{day}, {dt.day} {month} {dt.year}"
 
 
-def span_text(start: datetime, end: datetime, tz: ZoneInfo, lang: str) -> str:
+def span_text(start: datetime, end: datetime, tz: tzinfo, lang: str) -> str:
     """A window in the service time zone with the date written out, e.g.
     `Tuesday, 14 January 2025, 10:00–11:00 (CET)`; a window across midnight names both days."""
     s, e = start.astimezone(tz), end.astimezone(tz)
@@ -83,13 +84,30 @@ def dialin_lines(booking: Booking, settings: Settings, lang: str, *, organizer: 
             f"{t['dial_in_participants']}: {participant_number(booking, settings, lang)}"]
 
 
-def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool) -> list[str]:
+def written_span(start: datetime, end: datetime, service: tzinfo, written: tzinfo | None,
+                 lang: str) -> str | None:
+    """The window on the clock the mail used ("16:00 UTC"), when it differs from the service
+    zone's at the start or the end; else None."""
+    if written is None:
+        return None
+    if all(moment.astimezone(written).utcoffset() == moment.astimezone(service).utcoffset()
+           for moment in (start, end)):
+        return None
+    return span_text(start, end, written, lang)
+
+
+def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool,
+             written_zone: tzinfo | None = None) -> list[str]:
     t = TEXTS[lang]
+    tz = settings.service.timezone
     lines = [f"{t['reference']}: {booking.reference}",
              f"{t['title']}: {booking.title}",
-             f"{t['when']}: {span_text(booking.start, booking.end, settings.service.timezone, lang)}",
-             f"{t['participants']}: {booking.participants}",
-             ""]
+             f"{t['when']}: {span_text(booking.start, booking.end, tz, lang)}"]
+    written = written_span(booking.start, booking.end, tz, written_zone, lang)
+    if written:
+        lines.append(f"{t['as_written']}: {written}")
+    lines += [f"{t['participants']}: {booking.participants}",
+              ""]
     lines += dialin_lines(booking, settings, lang, organizer=organizer)
     if organizer:
         lines += [f"{t['participant_pin']}: {booking.participant_pin}",
@@ -100,10 +118,13 @@ def _details(booking: Booking, settings: Settings, lang: str, *, organizer: bool
 
 
 def _calendar(booking: Booking, settings: Settings, method: ics.Method, now: datetime,
-              partstat: ics.PartStat = ics.PartStat.ACCEPTED) -> bytes:
-    """The event text carries the participants' number and PIN only: .ics files get forwarded."""
+              partstat: ics.PartStat = ics.PartStat.ACCEPTED, *, organizer: bool = False) -> bytes:
+    """The event text carries the participant PIN only (.ics files get forwarded) and the
+    number its reader dials: the organizer's own calendar entry the premium number (B8: when
+    the organizer pays, only the others dial toll-free), everyone else's the participants'."""
     lang = language(booking.language)
-    number = participant_number(booking, settings, lang)
+    number = (_number(settings, Tariff.PREMIUM, lang) if organizer
+              else participant_number(booking, settings, lang))
     t = TEXTS[lang]
     location = f"{t['phone']} {number}, {t['pin']} {booking.participant_pin}"
     description = "\n".join([f"{t['reference']}: {booking.reference}",
@@ -161,7 +182,7 @@ def _message(settings: Settings, *, to: str, subject: str, body: list[str], now:
 
 
 def _re(original: EmailMessage | None, lang: str) -> str:
-    subject = " ".join((original.get("Subject") or "").split()) if original is not None else ""
+    subject = header(original, "Subject") if original is not None else ""
     if not subject:
         return TEXTS[lang]["default_subject"]
     return subject if subject.lower().startswith(("re:", "aw:")) else f"Re: {subject}"
@@ -184,13 +205,15 @@ def one_line(text: str) -> str:
 
 def confirmation(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
                  now: datetime, lang: str | None = None, changed: bool = False,
-                 not_invited: Sequence[str] = ()) -> EmailMessage:
+                 not_invited: Sequence[str] = (),
+                 written_zone: tzinfo | None = None) -> EmailMessage:
     """To the organizer: everything, both PINs, and the .ics (REPLY or PUBLISH).
-    `not_invited`: addresses the mail named but the bot did not write to (over the cap)."""
+    `not_invited`: addresses the mail named but the bot did not write to (over the cap).
+    `written_zone`: the zone the mail wrote its times in; shown too when it differs."""
     lang = language(lang or booking.language)
     t = TEXTS[lang]
     body = [t["changed_intro" if changed else "confirm_intro"], "",
-            *_details(booking, settings, lang, organizer=True)]
+            *_details(booking, settings, lang, organizer=True, written_zone=written_zone)]
     if not_invited:
         limit = min(booking.participants - 1, settings.mail.max_invitees)
         body += ["", t["not_invited"].format(limit=max(limit, 0)) + ":",
@@ -199,7 +222,7 @@ def confirmation(booking: Booking, settings: Settings, *, to: str, original: Ema
     method = confirmation_method(booking)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_tagged(booking, "changed_subject" if changed else "confirm_subject", lang),
-                    calendar=(_calendar(booking, settings, method, now), method))
+                    calendar=(_calendar(booking, settings, method, now, organizer=True), method))
 
 
 def invitee_mail(booking: Booking, invitee: str, settings: Settings, *, now: datetime,
@@ -223,30 +246,39 @@ def cancellation(booking: Booking, settings: Settings, *, to: str, original: Ema
     when = span_text(booking.start, booking.end, settings.service.timezone, lang)
     body = [t["cancel_intro"].format(reference=booking.reference, title=booking.title, when=when)]
     if booking.invite_uid:
-        cal = (_calendar(booking, settings, ics.Method.REPLY, now, ics.PartStat.DECLINED), ics.Method.REPLY)
+        cal = (_calendar(booking, settings, ics.Method.REPLY, now, ics.PartStat.DECLINED,
+                         organizer=True), ics.Method.REPLY)
     else:
-        cal = (_calendar(booking, settings, ics.Method.CANCEL, now), ics.Method.CANCEL)
+        cal = (_calendar(booking, settings, ics.Method.CANCEL, now, organizer=True),
+               ics.Method.CANCEL)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_tagged(booking, "cancel_subject", lang), calendar=cal)
 
 
 def cancellation_notice(booking: Booking, invitee: str, settings: Settings, *,
-                        now: datetime) -> EmailMessage:
+                        now: datetime, removed: bool = False) -> EmailMessage:
+    """To one invitee: the conference is cancelled, or (`removed`) goes on without them (an
+    updated invitation no longer lists them). Either way their calendar entry is cancelled."""
     lang = language(booking.language)
     t = TEXTS[lang]
     when = span_text(booking.start, booking.end, settings.service.timezone, lang)
-    body = [t["cancel_invitee_intro"].format(organizer=booking.organizer, title=booking.title, when=when)]
+    intro = t["uninvited_intro" if removed else "cancel_invitee_intro"]
+    body = [intro.format(organizer=booking.organizer, title=booking.title, when=when)]
     return _message(settings, to=invitee, now=now, lang=lang, body=body, auto="auto-generated",
                     subject=_tagged(booking, "cancel_subject", lang),
                     calendar=(_calendar(booking, settings, ics.Method.CANCEL, now), ics.Method.CANCEL))
 
 
 def status(booking: Booking, settings: Settings, *, to: str, original: EmailMessage | None,
-           now: datetime, lang: str | None = None) -> EmailMessage:
+           now: datetime, lang: str | None = None,
+           note: tuple[str, dict] | None = None) -> EmailMessage:
+    """The booking as it stands. `note`: (text key, placeholders) of a sentence put first
+    (a replayed invitation: "nothing was changed")."""
     lang = language(lang or booking.language)
     t = TEXTS[lang]
     state = t["state_active"] if booking.active else t["state_cancelled"]
-    body = [f"{t['status']}: {state}", "", *_details(booking, settings, lang, organizer=True)]
+    body = [t[note[0]].format(reference=booking.reference, **note[1]), ""] if note else []
+    body += [f"{t['status']}: {state}", "", *_details(booking, settings, lang, organizer=True)]
     if booking.invitees:
         body += ["", f"{t['invitees']}: {', '.join(booking.invitees)}"]
     if booking.active:
@@ -266,23 +298,44 @@ def refusal(problem: Problem, settings: Settings, *, to: str, original: EmailMes
 
 def refuse_missing(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                    lang: str, missing: tuple[str, ...], error: str = "",
-                   reason: str | None = None, bilingual: bool = False) -> EmailMessage:
+                   reason: str | None = None, bilingual: bool = False,
+                   kept: Booking | None = None) -> EmailMessage:
     """The booking mail could not become a request (`mail.parse.ParseError`). English replies
     quote the parser's exact sentence; German ones name each missing item and the broken rule
     in German, and fall back to the parser's sentence only for what they cannot say.
     `bilingual` (a mail in neither language): the whole text in German, then in English."""
     lang = language(lang)
+    example = example_day(original, now, settings.service.timezone)
     if bilingual:
-        blocks = [_missing_body(settings, other, missing, error, reason) for other in ("de", "en")]
+        blocks = [_missing_body(settings, other, missing, error, reason, example)
+                  + _kept(kept, settings, other) for other in ("de", "en")]
         return _message(settings, to=to, original=original, now=now, lang="de", body=blocks[0],
                         subject=_re(original, "en"), second=("en", blocks[1]))
     return _message(settings, to=to, original=original, now=now, lang=lang,
-                    body=_missing_body(settings, lang, missing, error, reason),
-                    subject=_re(original, lang))
+                    body=_missing_body(settings, lang, missing, error, reason, example)
+                    + _kept(kept, settings, lang), subject=_re(original, lang))
+
+
+def example_day(original: EmailMessage | None, now: datetime, tz: tzinfo) -> str:
+    """The date in the reply's example: a week after the mail was written (or after `now`,
+    whichever is later), so the example could be booked as it stands ("14.01.2025" was in
+    the past for everyone after that day)."""
+    sent = sent_at(original) if original is not None else None
+    base = max(now, sent) if sent is not None else now
+    return f"{(base + timedelta(days=7)).astimezone(tz):%d.%m.%Y}"
+
+
+def _kept(booking: Booking | None, settings: Settings, lang: str) -> list[str]:
+    """After a refused change: the booking stays as it was."""
+    if booking is None:
+        return []
+    when = span_text(booking.start, booking.end, settings.service.timezone, lang)
+    return ["", TEXTS[lang]["kept"].format(reference=booking.reference, when=when,
+                                           participants=booking.participants)]
 
 
 def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error: str,
-                  reason: str | None) -> list[str]:
+                  reason: str | None, example: str) -> list[str]:
     t = TEXTS[lang]
     cap = settings.capacity
     lines = []
@@ -298,12 +351,13 @@ def _missing_body(settings: Settings, lang: str, missing: tuple[str, ...], error
             lines.append(error)
     if lang == "en" and reason == "foreign_language":
         lines.append(PARSE_REASONS[lang][reason])
-    return [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"]]
+    return [t["missing_intro"], *(f"  - {line}" for line in lines), "", t["example"].format(date=example)]
 
 
 def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                 lang: str, start: datetime, end: datetime, participants: int, reason: str,
-                free_lines: int, proposals: tuple[Slot, ...]) -> EmailMessage:
+                free_lines: int, proposals: tuple[Slot, ...],
+                kept: Booking | None = None) -> EmailMessage:
     """B3: the slot is full; list the nearest free slots of the same length."""
     lang = language(lang)
     t = TEXTS[lang]
@@ -316,13 +370,14 @@ def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, n
         body += [f"  - {span_text(p.start, p.end, tz, lang)}" for p in proposals]
     else:
         body.append(t["no_proposals"])
+    body += _kept(kept, settings, lang)
     return _message(settings, to=to, original=original, now=now, lang=lang, body=body,
                     subject=_re(original, lang))
 
 
 def refuse_rule(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                 lang: str, reason: str, detail: str, start: datetime, end: datetime,
-                participants: int) -> EmailMessage:
+                participants: int, kept: Booking | None = None) -> EmailMessage:
     """The request broke a booking rule (`bot.ledger.Refused`); say which, with the limit."""
     lang = language(lang)
     cap = settings.capacity
@@ -333,4 +388,5 @@ def refuse_rule(settings: Settings, *, to: str, original: EmailMessage | None, n
         max_minutes=cap.max_minutes, days=cap.max_days_ahead, room_max=cap.room_max,
         participants=participants) if template else detail
     return _message(settings, to=to, original=original, now=now, lang=lang,
-                    body=[TEXTS[lang]["rule_intro"], "", text], subject=_re(original, lang))
+                    body=[TEXTS[lang]["rule_intro"], "", text, *_kept(kept, settings, lang)],
+                    subject=_re(original, lang))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from mail.zones import find_zone
 
 _NUMBER_WORDS = {
     "ein": 1, "eine": 1, "einen": 1, "einer": 1, "eins": 1, "one": 1, "a": 1, "an": 1,
@@ -185,14 +187,23 @@ _DATE_PATTERNS = (
                            rf"(?:,?\s*(\d{{4}})\b)?", re.IGNORECASE)),
 )
 _RELATIVE_DAY = re.compile(
-    r"\b(übermorgen|uebermorgen|day after tomorrow|morgen|tomorrow|heute|today|tonight)\b",
-    re.IGNORECASE)
+    r"\b(übermorgen|uebermorgen|day after tomorrow|day before yesterday|vorgestern|gestern|"
+    r"yesterday|last night|morgen|tomorrow|heute|today|tonight)\b", re.IGNORECASE)
+# Relative days in the past resolve to that past day, so the parser refuses them as "past"
+# instead of reading "gestern um 10" as "um 10" (today).
+_DAY_OFFSETS = {"übermorgen": 2, "uebermorgen": 2, "day after tomorrow": 2, "morgen": 1,
+                "tomorrow": 1, "gestern": -1, "yesterday": -1, "last night": -1,
+                "vorgestern": -2, "day before yesterday": -2}
 _GREETING_MORGEN = re.compile(r"\bguten\s*$|\b(?:heute|gestern|montag|dienstag|mittwoch|donnerstag|"
                               r"freitag|samstag|sonntag)\s*$", re.IGNORECASE)
 _IN_DAYS = re.compile(rf"\bin\s+{_NUM}\s+(tagen|tag|days?|wochen|woche|weeks?)\b", re.IGNORECASE)
+_DAYS_AGO = re.compile(rf"\bvor\s+{_NUM}\s+(tagen|tag|wochen|woche)\b|"
+                       rf"\b{_NUM}\s+(days?|weeks?)\s+ago\b", re.IGNORECASE)
+_PAST_QUALIFIER = ("letzt", "vergangen", "vorige", "last", "past")
 _WEEKDAY_PHRASE = re.compile(
     rf"\b(?:(übernächste[nm]?|uebernaechste[nm]?|nächste[nm]?|naechste[nm]?|kommende[nm]?|"
-    rf"diese[nm]?|next|this|coming|the following)\s+)?(?:(woche|week)\s+(?:am\s+|on\s+)?)?({_WEEKDAY})\b"
+    rf"diese[nm]?|letzte[nmr]?|vergangene[nmr]?|vorige[nmr]?|next|this|coming|the following|"
+    rf"last|past)\s+)?(?:(woche|week)\s+(?:am\s+|on\s+)?)?({_WEEKDAY})\b"
     rf"(?:\s+(?:nächste|kommende|next)\s+(woche|week))?", re.IGNORECASE)
 
 # German "am" is "on": "um 3 am Mittwoch" is not 3 a.m.
@@ -214,15 +225,25 @@ class When:
     day: date | None
     start: time | None
     end: time | None
+    # A zone or offset written after the time ("16:00 UTC", "16 Uhr MESZ"): the day and the
+    # times are on that zone's clock. None: the service zone's.
+    zone: tzinfo | None = None
 
 
 def find_when(text: str, base: datetime, lang: str = "en") -> When:
     """The first date and the first start (and end) time in `text`; relative words and year-less
-    dates resolve against `base`, the mail's sending time in the service zone."""
+    dates resolve against `base`, the mail's sending time in the service zone (or in the zone
+    the text names after a time, `mail.zones`)."""
+    written = find_zone(text)
+    zone = None
+    if written is not None:
+        zone = written.tz
+        text = text[:written.start] + " " * (written.end - written.start) + text[written.end:]
+        base = base.astimezone(zone)
     text = re.sub(r"[\u2013\u2014\u2212]", "-", text)
     day, text = _find_day(text, base.date(), lang)
     start, end = _find_times(text)
-    return When(day, start, end)
+    return When(day, start, end, zone if start is not None else None)
 
 
 def _find_day(text: str, today: date, lang: str) -> tuple[date | None, str]:
@@ -237,13 +258,16 @@ def _find_day(text: str, today: date, lang: str) -> tuple[date | None, str]:
         if word == "morgen" and (_GREETING_MORGEN.search(text[max(0, match.start() - 12):match.start()])
                                  or text[match.start()] == "M" and not _starts_sentence(text, match.start())):
             continue  # "Guten Morgen", "heute Morgen", "Dienstag Morgen" are mornings
-        offset = {"übermorgen": 2, "uebermorgen": 2, "day after tomorrow": 2, "morgen": 1,
-                  "tomorrow": 1}.get(word, 0)
+        offset = _DAY_OFFSETS.get(" ".join(word.split()), 0)
         candidates.append((match.start(), match.end(), today + timedelta(days=offset), False))
     for match in _IN_DAYS.finditer(text):
         amount = _number(match.group(1)) or 0
         unit = 7 if match.group(2).lower().startswith(("w",)) else 1
         candidates.append((match.start(), match.end(), today + timedelta(days=amount * unit), False))
+    for match in _DAYS_AGO.finditer(text):
+        amount = _number(match.group(1) or match.group(3)) or 0
+        unit = 7 if (match.group(2) or match.group(4)).lower().startswith("w") else 1
+        candidates.append((match.start(), match.end(), today - timedelta(days=amount * unit), False))
     for match in _WEEKDAY_PHRASE.finditer(text):
         candidates.append((match.start(), match.end(), _weekday(match, today), False))
     if not candidates:
@@ -299,6 +323,8 @@ def _weekday(match: re.Match, today: date) -> date:
     qualifier = (match.group(1) or "").lower()
     week_first = match.group(2) or match.group(4)
     target = _WEEKDAYS[match.group(3).lower()]
+    if qualifier.startswith(_PAST_QUALIFIER):   # "letzten Montag", "last Monday"
+        return today - timedelta(days=(today.weekday() - target) % 7 or 7)
     ahead = (target - today.weekday()) % 7 or 7
     if qualifier.startswith(("über", "ueber")):
         ahead += 7

@@ -69,7 +69,9 @@ def build(booking: Booking, method: Method, *, bot_address: str, now: datetime,
     event.add("dtstart", _utc(booking.start))
     event.add("dtend", _utc(booking.end))
     event.add("summary", booking.title)
-    event.add("sequence", booking.sequence)
+    # A REPLY answers one version of the organizer's event: its SEQUENCE (RFC 5546 3.2.3);
+    # the bot's own events count their own changes.
+    event.add("sequence", booking.invite_sequence if method is Method.REPLY else booking.sequence)
     event.add("location", location)
     event.add("description", description)
     if method is Method.REPLY:

@@ -1,6 +1,6 @@
 """Calendar invitations (pure): a text/calendar payload → the facts of its event.
 
-Owns: reading METHOD, UID, SUMMARY, DESCRIPTION, DTSTART/DTEND/DURATION (with VTIMEZONE, Windows
+Owns: reading METHOD, UID, SEQUENCE, SUMMARY, DESCRIPTION, DTSTART/DTEND/DURATION (with VTIMEZONE, Windows
 zone names such as "W. Europe Standard Time", "(UTC+01:00) …" names, UTC 'Z' times and floating
 times), ORGANIZER and ATTENDEE (a single value or a list; rooms and resources left out).
 Must not touch: MIME walking (mail.mime), booking rules and the bot's address (mail.parse).
@@ -25,6 +25,7 @@ class Invitation:
     organizer: str                   # lower-cased address, '' when absent
     attendees: tuple[str, ...]       # lower-cased addresses, people only, in order, no repeats
     all_day: bool = False
+    sequence: int = 0                # SEQUENCE (RFC 5545 3.8.7.4): bumped by each update
 
 
 def read_invitation(payload: bytes, zone: tzinfo) -> Invitation | None:
@@ -69,7 +70,17 @@ def _invitation(calendar, event, zone: tzinfo) -> Invitation:
         organizer=_address(event.get("ORGANIZER")),
         attendees=_attendees(event.get("ATTENDEE")),
         all_day=all_day,
+        sequence=_sequence(event.get("SEQUENCE")),
     )
+
+
+def _sequence(value) -> int:
+    """SEQUENCE as a non-negative integer; absent or garbage is 0 (RFC 5545's default)."""
+    try:
+        number = int(str(value if not isinstance(value, list) else value[0]).strip())
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(number, 2**31 - 1))
 
 
 def _when(event, name: str, zone: tzinfo) -> datetime | date | None:

@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 
+from mail.charset import guess_decode, undeclared_header
+
 CALENDAR_TYPES = frozenset({"text/calendar", "application/ics", "text/x-vcalendar",
                             "application/x-ics"})
 
@@ -49,7 +51,15 @@ def read_message(raw: bytes) -> EmailMessage:
 
 
 def header(msg: Message, name: str) -> str:
-    """A header as text, '' when absent or undecodable."""
+    """A header as text, '' when absent or undecodable. Raw 8-bit bytes in it (no RFC 2047
+    encoding, no declared charset) are decoded by guessing (mail.charset), not as U+FFFD."""
+    try:
+        raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+        guessed = undeclared_header(raw) if isinstance(raw, str) else None
+        if guessed is not None:
+            return " ".join(guessed.split())
+    except Exception:
+        pass
     try:
         value = msg.get(name)
         return "" if value is None else " ".join(str(value).split())
@@ -194,7 +204,8 @@ def _payload(part: Message) -> bytes:
 def decode_text(part: Message, unreadable: list[str]) -> str | None:
     """Decode a text part's payload with its declared charset. An unknown charset is tried as
     UTF-8; if that fails too the charset is recorded in `unreadable` and None returned.
-    A wrong-but-known declaration (8-bit bytes labelled us-ascii) falls back to UTF-8, then cp1252."""
+    Undeclared 8-bit text, or 8-bit bytes labelled us-ascii or invalid as the UTF-8 they claim to
+    be, are decoded by guessing (`mail.charset.guess_decode`: UTF-8, charset-normalizer, cp1252)."""
     data = _payload(part)
     try:
         charset = (part.get_content_charset() or "us-ascii").strip().lower()
@@ -212,12 +223,12 @@ def decode_text(part: Message, unreadable: list[str]) -> str | None:
         try:
             return data.decode("ascii")
         except UnicodeDecodeError:
-            charset = "utf-8"
+            return guess_decode(data)
     try:
         return data.decode(charset)
     except UnicodeDecodeError:
-        if charset.replace("-", "") == "utf8":
-            return data.decode("cp1252", "replace")
+        if charset.replace("-", "").replace("_", "") == "utf8":
+            return guess_decode(data)
         return data.decode(charset, "replace")
     except Exception:
         return data.decode("utf-8", "replace")

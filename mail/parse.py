@@ -9,6 +9,7 @@ beyond the one English sentence in `ParseError.error`.
 """
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import unicodedata
@@ -24,7 +25,7 @@ from mail.datetext import (When, detect_language, find_count, find_duration, fin
 from mail.invite import Invitation, read_invitation
 from mail.mime import extract, header, read_message, sender, sent_at
 
-__all__ = ["Parsed", "ParseError", "parse_booking", "parse_change", "read_message",
+__all__ = ["Parsed", "ParseError", "parse_booking", "parse_change", "read_message", "calendar_event",
            "detect_language", "clean_title", "strip_subject_prefixes"]
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed
     lang = detect_language(sample, default=settings.service.default_language)
     de, en, fr = language_scores(sample)
     undecided = max(de, en) < UNDECIDED_BELOW
-    own = settings.mail.address.strip().lower()
+    own = settings.mail.own_addresses() | delivered_to(msg)
     organizer = sender(msg) or (invitation.organizer if invitation else "")
 
     def refuse(error: str, reason: str | None = None, missing: tuple[str, ...] = ()) -> ParseError:
@@ -136,12 +137,15 @@ def _parse(msg: Message | bytes, *, now: datetime, settings: Settings) -> Parsed
             return refuse("The mail has no text I could read a booking from.", "not_a_booking")
     if not organizer:
         return refuse("The mail has no sender address to answer.", "not_a_booking")
-    if organizer == own:
+    if organizer in own:
         return refuse("The mail comes from the booking service itself.", "not_a_booking")
     if fr > max(de, en) and fr >= 3:
         return ParseError("The mail is not written in German or English, the languages I can "
                           "read.", (), "foreign_language", lang, bilingual=True)
     if invitation is not None:
+        # A calendar invitation goes to every attendee at once: its To is the bot only when
+        # the bot is its one recipient.
+        own = own | _only_to(msg)
         return _from_invitation(invitation, text, subject, organizer, own, lang, now, settings, refuse)
     return _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
 
@@ -156,7 +160,8 @@ def _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
         s_count, s_rest = find_count(clean_subject)
         s_duration, s_rest = find_duration(s_rest)
         s_when = find_when(s_rest, base, lang)
-        when = When(when.day or s_when.day, when.start or s_when.start, when.end or s_when.end)
+        when = When(when.day or s_when.day, when.start or s_when.start, when.end or s_when.end,
+                    when.zone or s_when.zone)
         count, duration = count or s_count, duration or s_duration
     invitees = _invitees(text, organizer, own)
     if count is None and invitees:
@@ -168,15 +173,17 @@ def _from_text(text, subject, organizer, own, lang, base, now, settings, refuse)
         if when.day is None and when.start is None and not count and not _BOOKING_WORDS.search(text + subject):
             return refuse("The mail does not look like a conference booking.", "not_a_booking")
         return refuse(_missing_sentence(missing, when), missing=missing)
-    if when.end is not None:
+    if when.end is not None:   # on the clock the start was written in
         end = datetime.combine(start.date(), when.end, start.tzinfo)
-        if end <= start:
-            end += timedelta(days=1)
+        if elapsed(start, end) <= timedelta(0):
+            end = datetime.combine(start.date() + timedelta(days=1), when.end, start.tzinfo)
     else:   # "3 hours" are three real hours, also on the nights the clocks change
         end = utc_add(start, duration or timedelta(minutes=settings.capacity.default_minutes))
-    request = BookingRequest(start=start, end=end, participants=count, title=title,
-                             organizer=organizer, invitees=invitees, language=lang,
-                             dial_in_mode=_dial_in_mode(text))
+    service = settings.service.timezone
+    request = BookingRequest(start=start.astimezone(service), end=end.astimezone(service),
+                             participants=count, title=title, organizer=organizer,
+                             invitees=invitees, language=lang, dial_in_mode=_dial_in_mode(text),
+                             written_zone=when.zone)
     return _checked(request, now, settings, refuse)
 
 
@@ -188,7 +195,7 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
     description = booking_text(inv.description)
     title = clean_title(inv.summary or "") or _title(text, subject)[0]
     invitees = tuple(dict.fromkeys(a for a in (inv.organizer, *inv.attendees)
-                                   if a and a not in (own, organizer)))
+                                   if a and a not in own and a != organizer))
     stated, _ = find_count(text + "\n" + description)
     participants = max(1 + len(invitees), stated or 0)
     if inv.start is None:
@@ -201,8 +208,21 @@ def _from_invitation(inv: Invitation, text, subject, organizer, own, lang, now, 
     request = BookingRequest(start=inv.start, end=end, participants=participants, title=title,
                              organizer=organizer, invitees=invitees, language=lang,
                              dial_in_mode=_dial_in_mode(text + "\n" + description),
-                             invite_uid=inv.uid)
+                             invite_uid=inv.uid, invite_sequence=inv.sequence)
     return _checked(request, now, settings, refuse)
+
+
+def calendar_event(msg: Message | bytes, settings: Settings) -> Invitation | None:
+    """The mail's first readable calendar event (any METHOD), or None. Never raises."""
+    try:
+        if not isinstance(msg, Message):
+            msg = read_message(bytes(msg))
+        zone = settings.service.timezone
+        return next((inv for inv in (read_invitation(c, zone) for c in extract(msg).calendars)
+                     if inv), None)
+    except Exception:
+        log.exception("calendar part could not be read")
+        return None
 
 
 def _checked(request: BookingRequest, now: datetime, settings: Settings, refuse) -> Parsed | ParseError:
@@ -227,8 +247,11 @@ def _checked(request: BookingRequest, now: datetime, settings: Settings, refuse)
 
 
 def _start(when: When, base: datetime) -> datetime | None:
+    """The start on the clock it was written in: the zone the mail named, else the service's."""
     if when.start is None:
         return None
+    if when.zone is not None:
+        base = base.astimezone(when.zone)
     if when.day is not None:
         return datetime.combine(when.day, when.start, base.tzinfo)
     today = datetime.combine(base.date(), when.start, base.tzinfo)
@@ -271,9 +294,38 @@ def _title(text: str, subject: str) -> tuple[str, str]:
     return clean_title(_SUBJECT_PREFIX.sub("", subject)), text
 
 
-def _invitees(text: str, organizer: str, own: str) -> tuple[str, ...]:
+def _invitees(text: str, organizer: str, own: frozenset[str]) -> tuple[str, ...]:
     found = (a.lower().rstrip(".") for a in _ADDRESS.findall(text))
-    return tuple(dict.fromkeys(a for a in found if a not in (organizer, own)))[:100]
+    return tuple(dict.fromkeys(a for a in found if a != organizer and a not in own))[:100]
+
+
+def delivered_to(msg: Message) -> frozenset[str]:
+    """The mailbox this copy was delivered to: the topmost Delivered-To (added by the final
+    delivery, Dovecot's LMTP and most MDAs) and X-Original-To (Postfix). It is the bot under
+    whatever alias it was reached. Lower headers are earlier hops (a forwarding mailbox)."""
+    out = set()
+    for name in ("Delivered-To", "X-Original-To"):
+        try:
+            values = msg.get_all(name) or []
+        except Exception:
+            continue
+        if values:
+            address = email.utils.parseaddr(str(values[0]))[1].strip().lower()
+            if "@" in address:
+                out.add(address)
+    return frozenset(out)
+
+
+def _only_to(msg: Message) -> frozenset[str]:
+    """The To address when it is the mail's one recipient (no Cc, one To address)."""
+    try:
+        if msg.get("Cc"):
+            return frozenset()
+        pairs = email.utils.getaddresses([str(v) for v in msg.get_all("To") or []])
+    except Exception:
+        return frozenset()
+    addresses = {a.strip().lower() for _, a in pairs if "@" in a}
+    return frozenset(addresses) if len(addresses) == 1 else frozenset()
 
 
 def _dial_in_mode(text: str) -> DialInMode:
@@ -312,16 +364,19 @@ def parse_change(msg: Message | bytes, *, now: datetime, settings: Settings,
         out: dict = {}
         start = None
         if when.start is not None and (when.day is not None or current is not None):
-            day = when.day or current.start.astimezone(zone).date()
-            start = datetime.combine(day, when.start, zone)
+            written = when.zone or zone   # "change to 15:00 UTC": on the UTC clock
+            day = when.day or current.start.astimezone(written).date()
+            start = datetime.combine(day, when.start, written).astimezone(zone)
         elif when.day is not None and current is not None:
             start = datetime.combine(when.day, current.start.astimezone(zone).timetz())
         if start is not None:
             out["start"] = start
         anchor = start or (current.start.astimezone(zone) if current else None)
         if anchor is not None:
-            if when.end is not None:   # an end time is read on the local wall clock
-                end = datetime.combine(anchor.astimezone(zone).date(), when.end, zone)
+            if when.end is not None:   # an end time is read on the clock it was written in
+                written = when.zone or zone
+                end = datetime.combine(anchor.astimezone(written).date(), when.end,
+                                       written).astimezone(zone)
                 out["end"] = end if elapsed(anchor, end) > timedelta(0) else end + timedelta(days=1)
             elif duration is not None:
                 out["end"] = utc_add(anchor, duration)

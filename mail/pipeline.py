@@ -68,6 +68,20 @@ def serialize(reply: EmailMessage) -> tuple[bytes, list[str]]:
     return reply.as_bytes(policy=email.policy.SMTP), rcpt
 
 
+def to_drafts(replies: Sequence[EmailMessage], context: str = "") -> list[Draft]:
+    """Replies as queue entries (wire bytes, envelope). Every mail the bot sends is automatic:
+    null envelope sender (RFC 3834 3.3). One without recipients is logged and left out."""
+    drafts = []
+    for reply in replies:
+        wire, rcpt = serialize(reply)
+        if not rcpt:
+            log.error("%s: a reply without recipients was dropped: %r", context or "mail",
+                      reply.get("Subject"))
+            continue
+        drafts.append(Draft(wire, tuple(rcpt), NULL_SENDER))
+    return drafts
+
+
 def retry_delay(attempts_before: int, schedule: Sequence[int]) -> timedelta:
     """Delay after the (attempts_before+1)-th failed try; the last step repeats forever."""
     steps = tuple(schedule) or (60,)
@@ -119,6 +133,9 @@ class MailPipeline:
         raw = bytes(raw)
         message_id, sender = envelope_of(raw)
         journal_id = self.store.journal(raw, transport, message_id, sender, self.now())
+        # Logged here, before the decision: "accepted … as journal #N" precedes "journal #N: …".
+        log.info("accepted mail from %s via %s as journal #%s", sender or "(no sender)",
+                 transport, journal_id)
         self._in_progress.add(journal_id)
         try:
             await self._process(journal_id, raw, message_id)
@@ -161,16 +178,7 @@ class MailPipeline:
             self._notify_later(journal_id)
 
     def _drafts(self, journal_id: int, replies) -> list[Draft]:
-        drafts = []
-        for reply in replies:
-            wire, rcpt = serialize(reply)
-            if not rcpt:
-                log.error("journal #%s: a reply without recipients was dropped: %r",
-                          journal_id, reply.get("Subject"))
-                continue
-            # Every mail the bot sends is automatic: null envelope sender (RFC 3834 3.3).
-            drafts.append(Draft(wire, tuple(rcpt), NULL_SENDER))
-        return drafts
+        return to_drafts(replies, f"journal #{journal_id}")
 
     def _decide(self, raw: bytes, now: datetime, key: str):
         return self.agent.handle(read_message(raw), now, message_key=key)

@@ -41,14 +41,16 @@ class Handler:
         self._accept = accept
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = with_return_path(envelope.original_content or b"", envelope.mail_from)
+        raw = with_return_path(envelope.original_content or b"", envelope.mail_from,
+                               envelope.rcpt_tos)
         try:
             journal_id = await self._accept(raw, TRANSPORT)
         except Exception:
             log.exception("accept failed for mail from %r (peer %r)", envelope.mail_from,
                           session.peer)
             return TEMPFAIL
-        log.info("accepted mail from %r as journal #%s", envelope.mail_from, journal_id)
+        # The pipeline logged "accepted … as journal #N" before deciding; this is the answer.
+        log.debug("250 for journal #%s (envelope from %r)", journal_id, envelope.mail_from)
         return OK
 
     async def handle_exception(self, error: Exception) -> str:
@@ -57,12 +59,18 @@ class Handler:
         return CONNECTION_ERROR
 
 
-def with_return_path(raw: bytes, mail_from: str | None) -> bytes:
+def with_return_path(raw: bytes, mail_from: str | None, rcpt_tos=()) -> bytes:
     """Prepend `Return-Path: <envelope sender>` as a delivering MTA does (RFC 5321 4.4), so
     the agent's loop check sees an empty reverse-path (`MAIL FROM:<>`: a bounce or another
-    robot) on mail that reached our own listener. It goes first: the topmost one counts."""
-    address = (mail_from or "").strip().strip("<>").replace("\r", "").replace("\n", "")
-    return f"Return-Path: <{address}>\r\n".encode("utf-8") + bytes(raw)
+    robot) on mail that reached our own listener. It goes first: the topmost one counts.
+    Then `Delivered-To: <first envelope recipient>`, as a delivery agent writes it: every
+    address our own listener accepts is the bot, so an invitation attendee under that
+    address (an alias nobody configured) is not taken for a participant (mail.parse)."""
+    def clean(text: str | None) -> str:
+        return (text or "").strip().strip("<>").replace("\r", "").replace("\n", "")
+    lines = [f"Return-Path: <{clean(mail_from)}>\r\n"]
+    lines += [f"Delivered-To: {clean(rcpt)}\r\n" for rcpt in rcpt_tos if clean(rcpt)][:1]
+    return "".join(lines).encode("utf-8") + bytes(raw)
 
 
 class _Smtp(SMTP):

@@ -24,6 +24,7 @@ TEXTS = {
         "reference": "Reference",
         "title": "Title",
         "when": "When",
+        "as_written": "As written in your mail",
         "participants": "Participants",
         "invitees": "Invitees",
         "not_invited": ("Not invited by mail (more addresses than participants, or more than "
@@ -54,6 +55,16 @@ TEXTS = {
         "cancel_intro": "your telephone conference {reference} \"{title}\" ({when}) is cancelled. "
                         "The PINs no longer work.",
         "cancel_invitee_intro": "{organizer} has cancelled the telephone conference \"{title}\" ({when}).",
+        "uninvited_intro": "{organizer} has updated the telephone conference \"{title}\" ({when}) "
+                           "and no longer invites you to it.",
+        "replayed_invitation": "this invitation (SEQUENCE {sequence}) is already booked as "
+                               "{reference}; nothing was changed and nobody was mailed again. "
+                               "To change the conference, send the updated invitation from your "
+                               "calendar or reply to the confirmation.",
+        "kept": "Your booking {reference} stays as it was: {when}, {participants} participants.",
+        "unknown_invitation": "this calendar cancellation names an event that was never booked "
+                              "here (or was booked from another address), so there was nothing "
+                              "to cancel.",
         "followup_hint": "Reply to this mail to manage the booking: write \"cancel\" to cancel it, "
                          "\"change\" with a new time or number of participants to change it, or "
                          "anything else to get its status.",
@@ -76,7 +87,7 @@ TEXTS = {
                  "been kept and will be looked at; you do not need to send it again.",
         "missing_intro": "we could not book your conference because something is missing or "
                          "unclear:",
-        "example": "For example:\n  Date: 14.01.2025 10:00\n  Duration: 60 minutes\n"
+        "example": "For example:\n  Date: {date} 10:00\n  Duration: 60 minutes\n"
                    "  Participants: 8\n  Title: Project meeting\n"
                    "  Invitees: anna@example.com, ben@example.com",
         "full_lines": "the requested time ({when}) is fully booked: only {free} lines are free, "
@@ -94,6 +105,7 @@ TEXTS = {
         "reference": "Buchungsnummer",
         "title": "Titel",
         "when": "Termin",
+        "as_written": "Wie in Ihrer Mail angegeben",
         "participants": "Teilnehmende",
         "invitees": "Eingeladen",
         "not_invited": ("Nicht per Mail eingeladen (mehr Adressen als Teilnehmende oder mehr "
@@ -125,6 +137,16 @@ TEXTS = {
         "cancel_intro": "Ihre Telefonkonferenz {reference} „{title}“ ({when}) ist storniert. "
                         "Die PINs gelten nicht mehr.",
         "cancel_invitee_intro": "{organizer} hat die Telefonkonferenz „{title}“ ({when}) abgesagt.",
+        "uninvited_intro": "{organizer} hat die Telefonkonferenz „{title}“ ({when}) geändert "
+                           "und lädt Sie nicht mehr dazu ein.",
+        "replayed_invitation": "diese Einladung (SEQUENCE {sequence}) ist bereits als {reference} "
+                               "gebucht; es wurde nichts geändert und niemand erneut angeschrieben. "
+                               "Um die Konferenz zu ändern, senden Sie die geänderte Einladung "
+                               "aus Ihrem Kalender oder antworten Sie auf die Bestätigung.",
+        "kept": "Ihre Buchung {reference} bleibt unverändert: {when}, {participants} Teilnehmende.",
+        "unknown_invitation": "diese Kalender-Absage betrifft einen Termin, der hier nie gebucht "
+                              "wurde (oder von einer anderen Adresse), es gab also nichts zu "
+                              "stornieren.",
         "followup_hint": "Antworten Sie auf diese Mail, um die Buchung zu verwalten: „stornieren“ "
                          "storniert sie, „ändern“ mit neuer Uhrzeit oder Teilnehmerzahl ändert sie, "
                          "jede andere Antwort liefert den Status.",
@@ -149,7 +171,7 @@ TEXTS = {
                  "gespeichert und wird geprüft; Sie müssen sie nicht erneut senden.",
         "missing_intro": "Ihre Konferenz konnte nicht gebucht werden, weil etwas fehlt oder "
                          "unklar ist:",
-        "example": "Zum Beispiel:\n  Datum: 14.01.2025 10:00\n  Dauer: 60 Minuten\n"
+        "example": "Zum Beispiel:\n  Datum: {date} 10:00\n  Dauer: 60 Minuten\n"
                    "  Teilnehmer: 8\n  Titel: Projektbesprechung\n"
                    "  Einladen: anna@example.com, ben@example.com",
         "full_lines": "der gewünschte Termin ({when}) ist ausgebucht: nur {free} Leitungen sind "

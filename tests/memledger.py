@@ -44,7 +44,8 @@ class MemoryLedger:
             start=start, end=end, participants=request.participants,
             participant_pin=participant_pin, moderator_pin=moderator_pin,
             dial_in_mode=request.dial_in_mode, invitees=tuple(request.invitees),
-            language=request.language, invite_uid=request.invite_uid, created=_utc(now))
+            language=request.language, invite_uid=request.invite_uid,
+            invite_sequence=request.invite_sequence, created=_utc(now))
         self._bookings[booking.reference] = booking
         if source_message_id is not None:
             self._by_message[source_message_id] = booking.reference
@@ -52,7 +53,9 @@ class MemoryLedger:
 
     def change(self, reference: str, now: datetime, capacity: CapacitySettings, *,
                start: datetime | None = None, end: datetime | None = None,
-               participants: int | None = None) -> ReserveResult:
+               participants: int | None = None, title: str | None = None,
+               invitees: tuple[str, ...] | None = None, invite_sequence: int | None = None,
+               updated_by: str | None = None) -> ReserveResult:
         old = self._bookings.get(reference)
         if old is None:
             return Refused("unknown_reference", f"There is no booking {reference}.")
@@ -75,8 +78,12 @@ class MemoryLedger:
         moderator_pin = old.moderator_pin
         if moderator_pin in taken:
             moderator_pin = new_pin(length, taken | {participant_pin}, self._rng.randrange)
-        updated = old.with_changes(start=new_start, end=new_end, participants=count,
-                                   participant_pin=participant_pin, moderator_pin=moderator_pin)
+        updated = old.with_changes(
+            start=new_start, end=new_end, participants=count, participant_pin=participant_pin,
+            moderator_pin=moderator_pin, title=old.title if title is None else title,
+            invitees=old.invitees if invitees is None else tuple(invitees),
+            invite_sequence=old.invite_sequence if invite_sequence is None else invite_sequence,
+            updated_by=updated_by)
         self._bookings[reference] = updated
         return Reserved(updated)
 
@@ -120,6 +127,11 @@ class MemoryLedger:
         rows = [b for b in self._bookings.values()
                 if (include_cancelled or b.active) and (since is None or b.end > since)]
         return sorted(rows, key=lambda b: (b.start, b.reference))
+
+    def find_by_invite_uid(self, uid: str) -> Booking | None:
+        hits = [b for b in self._bookings.values() if b.invite_uid == uid]
+        return max(hits, key=lambda b: (b.active, b.created or datetime.min.replace(tzinfo=timezone.utc)),
+                   default=None)
 
     def booking_for_message(self, message_id: str) -> Booking | None:
         reference = self._by_message.get(message_id)

@@ -321,3 +321,39 @@ def test_every_refusal_text_renders_in_both_languages(problem, lang):
     text = body(msg)
     assert "{" not in text
     assert ("Guten Tag" in text) == (lang == "de")
+
+
+# --- issue 7 point 15: who dials what in the .ics, the example date ------------------------------
+
+def test_the_organizers_ics_location_is_the_premium_number_the_organizer_dials():
+    b = booking(dial_in_mode=DialInMode.INITIATOR_PAYS)
+    _, event, _ = calendar(confirm(b))
+    assert PREMIUM in str(event["LOCATION"]) and TOLLFREE not in str(event["LOCATION"])
+    assert PREMIUM in str(event["DESCRIPTION"])
+    _, cancelled, _ = calendar(compose.cancellation(b, SETTINGS, to="alice@example.com",
+                                                    original=None, now=NOW))
+    assert PREMIUM in str(cancelled["LOCATION"])
+    # the invitees' entries keep the toll-free number they dial
+    _, theirs, _ = calendar(compose.invitee_mail(b, "bob@example.com", SETTINGS, now=NOW))
+    assert TOLLFREE in str(theirs["LOCATION"]) and PREMIUM not in str(theirs["LOCATION"])
+
+
+def test_a_reply_to_an_invitation_carries_the_invitations_sequence():
+    b = booking(invite_uid="outlook-uid-123@example.com", invite_sequence=4, sequence=1)
+    _, event, _ = calendar(confirm(b))
+    assert int(event["SEQUENCE"]) == 4
+
+
+@pytest.mark.parametrize("lang, label", [("en", "Date: "), ("de", "Datum: ")])
+def test_the_example_date_of_a_no_date_refusal_is_a_week_after_the_mail(lang, label):
+    mail = original()
+    mail["Date"] = "Mon, 01 Dec 2025 09:00:00 +0100"
+    text = body(compose.refuse_missing(SETTINGS, to="alice@example.com", original=mail,
+                                       now=datetime(2025, 12, 1, 8, 5, tzinfo=UTC), lang=lang,
+                                       missing=("start",)))
+    assert f"{label}08.12.2025 10:00" in text
+    # an old mail answered late: the example is still in the future
+    late = body(compose.refuse_missing(SETTINGS, to="alice@example.com", original=mail,
+                                       now=datetime(2026, 3, 2, 8, 0, tzinfo=UTC), lang=lang,
+                                       missing=("start",)))
+    assert f"{label}09.03.2026 10:00" in late

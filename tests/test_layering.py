@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "ivr", "mail")
 
-PURE_LIBS = {"numpy", "icalendar"}
+PURE_LIBS = {"numpy", "icalendar", "charset_normalizer"}
 PURE = {
     "bot", "bot.booking", "bot.settings", "bot.ledger", "bot.capacity", "bot.mixer", "bot.rooms",
     "bot.refmix", "bot.talk", "bot.sipevents", "bot.announce", "bot.roster", "bot.endwatch",
@@ -23,7 +23,7 @@ PURE = {
     "ivr.events", "ivr.flow", "ivr.steps", "ivr.conference", "ivr.invitee", "ivr.guard",
     "ivr.keypad", "ivr.routing", "ivr.vad",
     "mail", "mail.parse", "mail.mime", "mail.body", "mail.texts", "mail.datetext", "mail.invite", "mail.agent",
-    "mail.compose", "mail.ics",
+    "mail.compose", "mail.ics", "mail.zones", "mail.itip", "mail.charset",
 }
 # adapter → the one outside library (or stdlib I/O module) it wraps
 ADAPTERS = {

@@ -384,7 +384,7 @@ def test_a_bounce_to_the_smtp_listener_is_journalled_and_never_answered(tmp_path
     (row,) = journal
     assert row.outcome == "ignored: empty return-path"
     on_the_wire = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP sends CRLF
-    assert row.raw == b"Return-Path: <>\r\n" + on_the_wire
+    assert row.raw == f"Return-Path: <>\r\nDelivered-To: {BOT}\r\n".encode() + on_the_wire
 
 
 BAD_MAILS = {

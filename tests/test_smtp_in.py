@@ -70,7 +70,7 @@ def test_mail_is_handed_over_byte_for_byte_after_a_prepended_return_path():
     assert len(accepted) == 1
     raw, transport = accepted[0]
     assert transport == "smtp"
-    assert raw == b"Return-Path: <alice@example.com>\r\n" + MAIL
+    assert raw == b"Return-Path: <alice@example.com>\r\nDelivered-To: confbot@localhost\r\n" + MAIL
 
 
 def test_a_bounce_with_the_null_sender_arrives_with_an_empty_return_path_on_top():
@@ -90,7 +90,7 @@ def test_a_bounce_with_the_null_sender_arrives_with_an_empty_return_path_on_top(
         return pipeline.accepted
 
     [(raw, _)] = asyncio.run(scenario())
-    assert raw == b"Return-Path: <>\r\n" + bounce
+    assert raw == b"Return-Path: <>\r\nDelivered-To: confbot@localhost\r\n" + bounce
     assert email.message_from_bytes(raw)["Return-Path"] == "<>"
 
 
@@ -133,7 +133,8 @@ def test_mail_over_the_size_limit_is_refused_with_552_logged_and_never_accepted(
     assert code == 552
     # Only the small one got through: an oversize mail is never journalled (see smtp_in's
     # docstring), but its refusal is logged and the sending MTA bounces it to its sender.
-    assert [raw for raw, _ in accepted] == [b"Return-Path: <alice@example.com>\r\n" + MAIL]
+    assert [raw for raw, _ in accepted] == [
+        b"Return-Path: <alice@example.com>\r\nDelivered-To: confbot@localhost\r\n" + MAIL]
     assert any("refused oversize mail" in r.getMessage() and "limit 2000" in r.getMessage()
                for r in caplog.records)
 
