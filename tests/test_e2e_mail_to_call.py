@@ -97,7 +97,7 @@ def test_a_booking_mail_then_two_phones_with_its_pins_meet_in_its_room(tmp_path)
         ends = {r: p.recorded_samples() for r, p in phones.items()}
         for p in phones.values():
             p.hangup()
-        assert wait_for(lambda: log_lines(tmp_path).count("ended (") >= 2, 15)
+        assert wait_for(lambda: log_lines(tmp_path).count(": ended") >= 2, 15)
     finally:
         for p in phones.values():
             p.stop()

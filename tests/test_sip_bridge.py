@@ -51,7 +51,7 @@ def test_recordings_match_the_reference_mixer_through_relevel_move_and_whisper(t
                 p.dial(f"sip:1000@127.0.0.1:{settings.sip.port}")
                 await voice.wait_for(lambda i=i: len(voice.rooms().get("lobby", ())) == i, 5)
             by_phone = dict(zip(phones, sorted(voice.rooms()["lobby"],
-                                               key=lambda c: int(c.split("-")[1]))))
+                                               key=lambda c: int(c.rsplit("-", 1)[1]))))
             a, b, c = by_phone["a"], by_phone["b"], by_phone["c"]
             steps = [
                 lambda: voice.apply(voice.mixer.set_volume(b, -4, Direction.TALK)),   # relevel
