@@ -55,7 +55,7 @@ def _sipp(tmp: Path, name: str, target: str, service: str, tcp: bool = False,
           timeout: float = 8.0):
     """tests/sipp/<name>.xml once (over UDP, or TCP), with every message traced
     (<name>_<pid>_messages.log); "known" is the fixtures' plain call that sipp hangs up."""
-    work = tmp / (name + ("-tcp" if tcp else ""))
+    work = tmp / f"{name}-{service}{'-tcp' if tcp else ''}"
     work.mkdir(parents=True, exist_ok=True)
     text = (sf.sipp_scenario("known", hold_ms=300) if name == "known"
             else (sf.SIPP_DIR / f"{name}.xml").read_text())
@@ -67,8 +67,8 @@ def _sipp(tmp: Path, name: str, target: str, service: str, tcp: bool = False,
 
 @pytest.fixture(scope="module")
 def carrier(tmp_path_factory):
-    """One service (IVR, reject policy); sipp as the carrier: an unknown number, a known one,
-    REGISTER, OPTIONS."""
+    """One service (IVR, reject policy); sipp as the carrier: an unknown number, a known one
+    (also with a "+"), REGISTER over UDP and TCP, OPTIONS."""
     from bot.voice import VoiceService
     tmp = tmp_path_factory.mktemp("policy")
     settings = sf.ivr_settings(pin_numbers={KNOWN: "premium"})
@@ -82,11 +82,12 @@ def carrier(tmp_path_factory):
         try:
             target = f"127.0.0.1:{settings.sip.port}"
             for name, service, tcp in (("invite_404", UNKNOWN, False), ("known", KNOWN, False),
+                                       ("known", "+" + KNOWN, False),
                                        ("register_405", "alice", False),
                                        ("register_405", "alice", True),
                                        ("options_200", KNOWN, False)):
-                out[name + ("-tcp" if tcp else "")] = await asyncio.to_thread(
-                    _sipp, tmp, name, target, service, tcp)
+                out[service if name == "known" else name + ("-tcp" if tcp else "")] = \
+                    await asyncio.to_thread(_sipp, tmp, name, target, service, tcp)
             await voice.wait_for(lambda: not voice.calls(), 10)
             out["events"] = list(voice.events)
         finally:
@@ -126,8 +127,10 @@ def test_an_unknown_number_gets_404_and_never_a_200(carrier):
 @needs_pjsua2
 @needs_sipp
 @pytest.mark.timeout(90)
-def test_a_known_number_is_still_answered(carrier):
-    proc, trace = carrier["known"]
+@pytest.mark.parametrize("dialled", [KNOWN, "+" + KNOWN])
+def test_a_known_number_is_still_answered_however_it_is_written(carrier, dialled):
+    """"+7000" is the [[dialin]] user "7000", as the call flow's routing reads it."""
+    proc, trace = carrier[dialled]
     assert proc.returncode == 0, _ok(proc)
     assert any(s.startswith("SIP/2.0 200") for s in _received_status_lines(trace))
 
