@@ -252,7 +252,8 @@ _TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
         "clock_rate": lambda v: _bad_unless(_int()(v), (8000, 16000), "clock_rate must be 8000 or 16000"),
         "codecs": _list(_codec, nonempty=True), "rtp_port": _int(1024, 65000),
         "rtp_port_range": _int(10, 40000), "max_calls": _int(1, 512), "tls_port": _PORT,
-        "tls_cert": _str(True), "tls_key": _str(True), "srtp": _srtp, "log_level": _int(0, 6)}),
+        "tls_cert": _str(True), "tls_key": _str(True), "srtp": _srtp, "log_level": _int(0, 6),
+        "unknown_number": _enum(S.UnknownNumber)}),
     "ivr": (S.IvrSettings, {
         "operator_uri": _sip_uri, "dialout_uri": _dialout_uri, "pin_tries": _int(1, 10),
         "input_timeout_ms": _int(1000, 60000), "dialout_ring_seconds": _int(5, 300), "naming": _bool, "name_max_ms": _int(1000, 10000),

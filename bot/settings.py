@@ -138,6 +138,12 @@ class MailSettings:
         return frozenset(a.strip().lower() for a in (self.address, *self.aliases) if a.strip())
 
 
+class UnknownNumber(enum.Enum):
+    """What a call to a request-URI that no [[dialin]] entry matches gets."""
+    REJECT = "reject"        # 404 Not Found before any answer: no connect is billed
+    ANSWER = "answer"        # answered; the caller hears the "unknown number" prompt
+
+
 @dataclass(frozen=True, slots=True)
 class SipSettings:
     host: str = "127.0.0.1"
@@ -153,6 +159,7 @@ class SipSettings:
     tls_key: str | None = None
     srtp: str = "disabled"        # disabled | optional | mandatory
     log_level: int = 1
+    unknown_number: UnknownNumber = UnknownNumber.REJECT
 
 
 class Announce(enum.Enum):

@@ -29,7 +29,7 @@ from bot.ivrdriver import CallDriver, IvrContext
 from bot.lockouts import LockoutKeeper
 from bot.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.namefiles import NameFiles
-from bot.settings import Route, Settings
+from bot.settings import Route, Settings, UnknownNumber
 from bot.sip import SipStack
 from bot.sipevents import (AddPlayer, Answer, CallConfirmed, CallEnded, CallMediaChanged,
                            CallMediaReady, CallOffered, CallRinging, CommandFailed, DtmfReceived,
@@ -40,7 +40,7 @@ from bot.talk import TalkDetector, TalkEvent
 from ivr import events as ev
 from ivr.flow import CallFlow, FlowConfig
 from ivr.guard import DialOutGuard, DialOutLimits, PinGuard, PinLimits
-from ivr.routing import user_part
+from ivr.routing import Entry, route_call, user_part
 
 log = logging.getLogger("confbot.voice")
 
@@ -444,6 +444,11 @@ class VoiceService:
         log.info("%s: incoming from %s to %r", call, caller, dialled)
         if self.ivr is not None:
             self._calls[call] = CallInfo(call, dialled, caller, None)
+            if (self.settings.sip.unknown_number is UnknownNumber.REJECT
+                    and route_call(dialled, self.settings.dialin).entry is Entry.UNKNOWN):
+                log.info("%s dialled %r: no [[dialin]] entry, refused (404)", call, dialled)
+                self._stack.submit(Hangup(call, NOT_FOUND))   # before any answer: no connect
+                return
             self._stack.submit(Answer(call))
             at = self._now()
             self._record(lambda s: s.call_started(call, "in", dialled, caller, at))

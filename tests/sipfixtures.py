@@ -1,7 +1,8 @@
 """Helpers for end-to-end SIP tests with independent clients (Debian's baresip and sipp).
 
 Owns: free-port picking, tone WAV generation, a baresip caller (its own config dir, `aufile` as
-the microphone, `sndfile` recording what it hears, `ctrl_tcp` for dial/hangup/quit), sipp
+the microphone, `sndfile` recording what it hears, `aubridge` as a speaker that costs no CPU,
+`ctrl_tcp` for dial/hangup/quit), sipp
 scenarios (RFC 4733 digits from Debian's pcap, SIP INFO digits), and the signal analysis the
 tests assert on (tone power by FFT). Must not import pjsua2 or start the server: tests build
 the server through `bot.voice` like the composition root does.
@@ -163,8 +164,11 @@ class Baresip:
             "net_interface 127.0.0.1",
             f"sip_listen 127.0.0.1:{self.sip_port}",
             f"audio_source aufile,{self.tone}",
-            "audio_player alsa,null",
-            "audio_alert alsa,null",
+            # aubridge as the speaker and the ringer: it takes the frames (the recording is
+            # sndfile's, on the decode path) at ~2 % of a core; alsa's "null" device never
+            # blocks, so its player thread spun a whole core per phone (docs/PERFORMANCE.md)
+            "audio_player aubridge,ear",
+            "audio_alert aubridge,bell",
             "ausrc_srate 8000",
             "auplay_srate 8000",
             "ausrc_channels 1",
@@ -175,7 +179,7 @@ class Baresip:
             "module stdio.so" if False else "",
             "module g711.so",
             "module aufile.so",
-            "module alsa.so",
+            "module aubridge.so",
             "module sndfile.so",
             f"snd_path {rec}",
             "module_app account.so",

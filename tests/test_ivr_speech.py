@@ -360,7 +360,9 @@ def spoken_calls(korean_model, tmp_path_factory):
                          "recording": d.speech.recording}
         t_said = time.monotonic()
         await asyncio.to_thread(phone.command, "ausrc", f"aufile,{sources[word]}")
-        speech_end = t_said + WORD_LEAD_S + len(words[word]) / RATE
+        # the last voiced sample, not the WAV's end: espeak-ng appends ~0.3 s of silence
+        voiced = np.flatnonzero(np.abs(words[word]) > 0.01)[-1] + 1
+        speech_end = t_said + WORD_LEAD_S + voiced / RATE
         async with asyncio.timeout(10):
             while d.flow.state is State.MENU:
                 await asyncio.sleep(0.002)
