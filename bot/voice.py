@@ -447,6 +447,7 @@ class VoiceService:
             if (self.settings.sip.unknown_number is UnknownNumber.REJECT
                     and route_call(dialled, self.settings.dialin).entry is Entry.UNKNOWN):
                 log.info("%s dialled %r: no [[dialin]] entry, refused (404)", call, dialled)
+                self._causes[call] = "unknown number"
                 self._stack.submit(Hangup(call, NOT_FOUND))   # before any answer: no connect
                 return
             self._stack.submit(Answer(call))
