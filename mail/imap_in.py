@@ -169,7 +169,10 @@ class ImapAgent:
         self.connected.set()
         await self._fetch_unseen()
         while not self._stopping:
-            await self._store_seen()
+            if await self._store_seen():
+                # mail that arrived between two IDLEs is announced in the STORE's answer, which
+                # aioimaplib drops ("ignored untagged response"), and never again: look
+                await self._fetch_unseen()
             push = await self._idle_once()
             if self._lost.is_set():
                 raise ConnectionError("IMAP connection lost")
@@ -244,12 +247,15 @@ class ImapAgent:
     def _retry_due(self) -> bool:
         return self._until_retry() == 0.0
 
-    async def _store_seen(self) -> None:
+    async def _store_seen(self) -> bool:
+        """Mark the handed-over mails \\Seen; True when it stored any (so talked outside IDLE)."""
+        stored = bool(self._to_mark)
         while self._to_mark:
             uid = self._to_mark[0]
             _ok(await self._client.uid("store", str(uid), "+FLAGS", "(\\Seen)"), "UID STORE")
             self._to_mark.pop(0)
             self._in_flight.discard(uid)
+        return stored
 
     async def _close(self) -> None:
         client, self._client = self._client, None
