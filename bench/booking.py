@@ -16,11 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.booking import Booking, BookingRequest, DialInMode  # noqa: E402
-from bot.capacity import Fits  # noqa: E402
-from bot.ledger import Full, Reserved  # noqa: E402
-from bot.settings import CapacitySettings, Settings  # noqa: E402
-from bot.store import SqliteStore  # noqa: E402
+from bot.booking.domain import Booking, BookingRequest, DialInMode  # noqa: E402
+from bot.booking.capacity import Fits  # noqa: E402
+from bot.booking.ledger import Full, Reserved  # noqa: E402
+from bot.config.settings import CapacitySettings, Settings  # noqa: E402
+from bot.store.sqlite import SqliteStore  # noqa: E402
 
 UTC = timezone.utc
 NOW = datetime(2030, 1, 1, 0, 0, tzinfo=UTC)

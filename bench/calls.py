@@ -49,7 +49,7 @@ HALL_NUMBER = "6000"
 
 def default_level_interval() -> float:
     """VoiceService's own default polling interval (what the service runs with unless told)."""
-    from bot.voice import VoiceService
+    from bot.service.voice import VoiceService
     return float(inspect.signature(VoiceService).parameters["level_interval"].default)
 
 
@@ -97,9 +97,9 @@ def _stats_json(stats) -> dict:
 
 
 async def _serve_voice(settings, level_interval: float) -> None:
-    from bot.sip import CallMediaReady
-    from bot.talk import Silent, Talking
-    from bot.voice import VoiceService
+    from bot.sip.stack import CallMediaReady
+    from bot.conference.talk import Silent, Talking
+    from bot.service.voice import VoiceService
     voice = VoiceService(settings, level_interval=level_interval)
     hall_talkers: list[str] = []
     talk = {"talking": 0, "silent": 0}
@@ -134,8 +134,8 @@ async def _read(d: dict) -> dict:
 
 
 def _serve_bridge(settings) -> None:
-    from bot.mixer import Connect
-    from bot.sip import Answer, CallMediaReady, CallOffered, SipStack
+    from bot.conference.mixer import Connect
+    from bot.sip.stack import Answer, CallMediaReady, CallOffered, SipStack
     rooms: dict[str, list[str]] = {}
     room_of: dict[str, str] = {}
     lock = threading.Lock()

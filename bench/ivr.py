@@ -62,11 +62,11 @@ async def _serve(tmp: Path, port: int, rtp: int, n: int, naming: bool) -> None:
     from dataclasses import replace
     from datetime import datetime, timedelta, timezone
 
-    from bot.booking import BookingRequest
-    from bot.settings import CapacitySettings
-    from bot.sipevents import CallMediaReady, DtmfReceived
-    from bot.store import SqliteStore
-    from bot.voice import VoiceService
+    from bot.booking.domain import BookingRequest
+    from bot.config.settings import CapacitySettings
+    from bot.sip.events import CallMediaReady, DtmfReceived
+    from bot.store.sqlite import SqliteStore
+    from bot.service.voice import VoiceService
     from ivr.catalog import static_prompts
     from ivr.events import PromptId, params
     from ivr.steps import State

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.mixer import Mixer  # noqa: E402
+from bot.conference.mixer import Mixer  # noqa: E402
 
 
 def timed(label: str, fn) -> None:

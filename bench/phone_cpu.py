@@ -1,5 +1,5 @@
 """CPU of the test phones: two baresip phones (tests/sipfixtures.py's `Baresip`) in one room of
-a bare `bot.voice.VoiceService`, each sending a tone; for `--seconds` the CPU time (user + sys,
+a bare `bot.service.voice.VoiceService`, each sending a tone; for `--seconds` the CPU time (user + sys,
 from /proc/<pid>/stat) of each baresip process and of this process (the service) is read, and
 how many samples each phone's sndfile recording gained (8000 a second when it hears the call).
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0:1] = [str(ROOT), str(ROOT / "tests")]   # not bench/: its ivr.py would shadow ivr/
 
 import sipfixtures as sf  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 

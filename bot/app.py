@@ -13,8 +13,8 @@ import logging
 import signal
 from pathlib import Path
 
-from bot import config
-from bot.settings import Inbound, Settings
+from bot.config import load as config
+from bot.config.settings import Inbound, Settings
 
 log = logging.getLogger("confbot")
 
@@ -40,10 +40,10 @@ class App:
 
     # ---- mail side ------------------------------------------------------------------------------
     async def start_mail(self) -> None:
-        from bot.store import SqliteStore
+        from bot.store.sqlite import SqliteStore
         from mail.agent import Agent
-        from mail.outbound import make_outbound
-        from mail.pipeline import MailPipeline
+        from mail.transport.outbound import make_outbound
+        from mail.transport.pipeline import MailPipeline
 
         s = self.settings
         Path(s.service.data_dir).mkdir(parents=True, exist_ok=True)
@@ -53,12 +53,12 @@ class App:
                                      make_outbound(s.mail, tls_context=relay_tls))
         await self.pipeline.start()
         if Inbound.SMTP in s.mail.inbound:
-            from mail.smtp_in import SmtpListener
+            from mail.transport.smtp_in import SmtpListener
             smtp = SmtpListener(s.mail.smtp, self.pipeline.accept)
             await smtp.start()
             self.listeners.append(smtp)
         if Inbound.IMAP in s.mail.inbound:
-            from mail.imap_in import ImapAgent
+            from mail.transport.imap_in import ImapAgent
             imap = ImapAgent(s.mail.imap, self.pipeline, ssl_context=_tls_context(s.mail.imap.ca_file))
             await imap.start()
             self.listeners.append(imap)
@@ -68,14 +68,14 @@ class App:
 
     # ---- voice side -----------------------------------------------------------------------------
     async def start_voice(self) -> None:
-        from bot.voice import VoiceService
+        from bot.service.voice import VoiceService
         ivr = self._ivr_context()
         if ivr is not None and self.settings.ivr.speech_model:
             ivr.speech = await asyncio.to_thread(load_speech_model, self.settings)  # 2-4 s
         self.voice = VoiceService(self.settings, asyncio.get_running_loop(), ivr=ivr)
         await self.voice.start()
         if ivr is not None:       # booked conferences: their end, extensions, cancellations
-            from bot.bookingwatch import BookingWatch
+            from bot.service.bookingwatch import BookingWatch
             self.tasks.append(asyncio.create_task(BookingWatch(self.voice, self.store).run(),
                                                   name="booking-watch"))
         log.info("SIP on %s:%d (%s)%s%s", self.settings.sip.host, self.settings.sip.port,
@@ -86,9 +86,11 @@ class App:
     def _ivr_context(self):
         """The IVR's shared parts: the booking store (PINs, call records), the prompt catalog
         and the render cache. Without them only direct-access rooms work (logged loudly)."""
-        from bot.ivrdriver import IvrContext, Prompts
-        from bot.store import SqliteStore
-        from ivr import catalog, render, tts
+        from bot.service.driver import IvrContext, Prompts
+        from bot.store.sqlite import SqliteStore
+        from ivr import catalog
+        from ivr.speech import render
+        from ivr.speech import tts
         s = self.settings
         data = Path(s.service.data_dir)
         if self.store is None:
@@ -185,7 +187,7 @@ def load_speech_model(settings: Settings, grammars=None):
     """The vosk model of [ivr] speech_model, checked against every menu's words in every
     configured language; None (logged as an error) when it cannot be used. The service then runs
     with keys only: a caller can always press a key, so speech never keeps the phones down."""
-    from ivr import speech
+    from ivr.speech import asr as speech
     path = settings.ivr.speech_model
     try:
         model = speech.SpeechModel(path)
@@ -228,7 +230,7 @@ def run(config_path: str | Path, *, voice: bool = True, mail: bool = True) -> in
     except config.ConfigError as e:
         log.error("cannot start, the configuration has errors:\n%s", e)
         return 1
-    from bot import logsetup
+    from bot.service import logsetup
     service = app.settings.service
     if service.log is not service.log.STDERR:
         log.info("logging to %s from now on", service.log_file if service.log is service.log.FILE

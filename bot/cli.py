@@ -21,7 +21,7 @@ CONFIG_HELP = (f"the config file (default: ${CONFIG_ENV} if set, else {DEFAULT_C
 
 
 def _settings(path: str):
-    from bot import config
+    from bot.config import load as config
     try:
         return config.load(path)
     except config.ConfigError as e:
@@ -30,7 +30,7 @@ def _settings(path: str):
 
 
 def _store(settings):
-    from bot.store import SqliteStore
+    from bot.store.sqlite import SqliteStore
     return SqliteStore(Path(settings.service.data_dir) / "confbot.sqlite3")
 
 
@@ -46,7 +46,7 @@ def _now(text: str | None, tz=timezone.utc) -> datetime:
 
 
 def cmd_check_config(args) -> int:
-    from bot import config
+    from bot.config import load as config
     try:
         s = config.load(args.path)
     except config.ConfigError as e:
@@ -68,7 +68,7 @@ def cmd_run(args) -> int:
 def cmd_booking_parse(args) -> int:
     from mail.parse import Parsed, parse_booking
     if args.config == DEFAULT_CONFIG and not Path(DEFAULT_CONFIG).exists():
-        from bot.settings import Settings
+        from bot.config.settings import Settings
         print(f"confbot: no {DEFAULT_CONFIG} here; parsing with the built-in defaults "
               "(Europe/Berlin; use --config PATH)", file=sys.stderr)
         settings = Settings()
@@ -111,7 +111,7 @@ def cmd_booking_list(args) -> int:
 
 
 def _lookup(settings, ref_text: str):
-    from bot.booking import normalize_reference
+    from bot.booking.domain import normalize_reference
     ref = normalize_reference(ref_text)
     if ref is None:
         print(f"confbot: {ref_text!r} is not a booking reference (they look like CB-7K2Q9)", file=sys.stderr)
@@ -145,7 +145,7 @@ def cmd_booking_cancel(args) -> int:
     # so neither happens without the other; the running service's sender sends them within
     # a second through its outbound (relay or Maildir), or the next `confbot run` does.
     from mail.agent import cancellation_mails
-    from mail.pipeline import to_drafts
+    from mail.transport.pipeline import to_drafts
     now = datetime.now(timezone.utc)
     queued: list[str] = []
 
@@ -162,7 +162,9 @@ def cmd_booking_cancel(args) -> int:
 
 
 def cmd_prompts_render(args) -> int:
-    from ivr import catalog, render, tts
+    from ivr import catalog
+    from ivr.speech import render
+    from ivr.speech import tts
     settings = _settings(args.config)
     prompts_dir = Path(args.config).resolve().parent / "prompts"
     try:

@@ -133,7 +133,7 @@ def params_of(prompt: PromptId) -> frozenset[str]:
 
 
 def static_prompts() -> tuple[PromptId, ...]:
-    """Prompts without parameters: rendered ahead of time by `ivr.render.render_all`."""
+    """Prompts without parameters: rendered ahead of time by `ivr.speech.render.render_all`."""
     return tuple(p for p in PromptId if not params_of(p))
 
 

@@ -9,7 +9,7 @@ and its progress comes back as `DialOutResult` events. Toll-fraud limits are ask
 """
 from __future__ import annotations
 
-from bot.rooms import MAX_STEP, MIN_STEP, Direction, Role
+from bot.conference.rooms import MAX_STEP, MIN_STEP, Direction, Role
 from ivr.events import (AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose,
                         DigitPressed, Level, Log, NameAssigned, Params, PromptId,
                         QueryRoomCount, RecordingDone, RecordName, RoomCount, SetMuted, SetVolume,

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from bot.booking import Booking
-from bot.endwatch import Closing
-from bot.rooms import Direction, Role
-from bot.settings import Tariff
+from bot.booking.domain import Booking
+from bot.conference.endwatch import Closing
+from bot.conference.rooms import Direction, Role
+from bot.config.settings import Tariff
 
 
 class PromptId(enum.Enum):
@@ -365,7 +365,7 @@ class SetMuted:
 @dataclass(frozen=True, slots=True)
 class SetVolume:
     direction: Direction
-    steps: int               # the absolute level, bot.rooms.MIN_STEP..MAX_STEP (3 dB a step)
+    steps: int               # the absolute level, bot.conference.rooms.MIN_STEP..MAX_STEP (3 dB a step)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,9 +39,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone, tzinfo
 
-from bot.booking import BookingStatus
-from bot.rooms import Role
-from bot.settings import Settings
+from bot.booking.domain import BookingStatus
+from bot.conference.rooms import Role
+from bot.config.settings import Settings
 from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
@@ -59,7 +59,7 @@ P = PromptId
 
 @dataclass(frozen=True, slots=True)
 class FlowConfig:
-    dialins: tuple = ()                      # bot.settings.DialIn entries
+    dialins: tuple = ()                      # bot.config.settings.DialIn entries
     operator_uri: str | None = None          # None: "operator" means apologise and hang up
     languages: tuple[str, ...] = ("de", "en")
     default_language: str = "de"
@@ -156,7 +156,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         self.dial_guard = dial_guard if dial_guard is not None else DialOutGuard()
         self.matcher = KeyMatcher(config.keypad)
         self.destination: Destination | None = None
-        self.booking = None                  # bot.booking.Booking once the PIN was right
+        self.booking = None                  # bot.booking.domain.Booking once the PIN was right
         self.role = Role.PARTICIPANT
         self.wrong_pins = 0
         self.language_chosen = False         # the caller picked one in the menu: it stays
@@ -345,7 +345,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         return [self._play(P.SAY_NAME), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
 
     def _name_changed(self, ev: NameChanged) -> list:
-        self.name_path = ev.path        # a moderator renamed this caller (bot.roster)
+        self.name_path = ev.path        # a moderator renamed this caller (bot.conference.roster)
         return []
 
     def _recording_key(self, ev: DigitPressed) -> list:
@@ -396,7 +396,7 @@ class CallFlow(ConferenceSteps, StepsBase):
             return [AnnounceToRoom(self.room, prompt, params(name=self.name_path))]
         return [AnnounceToRoom(self.room, P.BEEP)]
 
-    # ---- the service ends or extends the conference (bot.endwatch) ---------------------------
+    # ---- the service ends or extends the conference (bot.conference.endwatch) ---------------------------
 
     def _notice(self, ev: ConferenceNotice) -> list:
         if not self.joined or self.ended:

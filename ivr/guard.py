@@ -4,7 +4,7 @@ Owns `PinGuard` (brute-force lockout for PIN entry: failures counted per caller 
 in sliding windows) and `DialOutGuard` (toll-fraud limits for dial-outs: per call, per booking,
 per caller, and which numbers may be dialled). One instance of each lives for the whole service
 and is handed to every `CallFlow` by the composition root; they keep counts in memory only.
-The locks themselves outlive the process through the adapter (`bot.lockouts`): it stores each
+The locks themselves outlive the process through the adapter (`bot.service.lockouts`): it stores each
 `Lockout` that `failed` returns, `restore`s the running ones at the next start (so waiting for
 a restart does not lift a lock) and calls `clear` / `clear_global` when an admin lifts one.
 Counted failures that have not yet locked anybody are forgotten by a restart (acceptable: a

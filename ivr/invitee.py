@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 
-from bot.rooms import Role
+from bot.conference.rooms import Role
 from ivr.events import (CallAnswered, CallEnded, CancelTimer, CollectDigits, DialOutcome, DigitPressed,
                         Hangup, JoinOutcome, Level, Log, JoinResult, JoinRoom, LeaveRoom, NotifyInviter, Play,
                         PromptFinished, PromptId, SpeechRecognized, StartTimer, StopPlayback, Timer,

@@ -2,7 +2,7 @@
 the matcher that turns single key presses into commands.
 
 Owns `KeyAction`, `Keypad`, `compile_keypad`, `KeyMatcher` and `DEFAULT_KEYPAD`. Must not know
-what a command does (the call flow executes them) and must not read config files: bot.config
+what a command does (the call flow executes them) and must not read config files: bot.config.load
 passes the raw table and the key path for error messages (STYLE lesson 5, after Asterisk's
 conf_config_parser.c: keys validated by regex, action names compiled to an enum, an unknown name
 fails the load and names the key; nothing is silently skipped).

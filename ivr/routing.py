@@ -2,10 +2,10 @@
 
 Owns `Entry` (the call flow's start points), `Destination` and `route_call` (I1). Must not know
 prompts or states beyond naming the entry; the call flow turns an `Entry` into its first actions.
-Reads only the `DialIn` table it is given (from `bot.settings`); never re-reads config.
+Reads only the `DialIn` table it is given (from `bot.config.settings`); never re-reads config.
 
 3PTY (I7) proposal: config names it as a dial-in route, `route = "threeway"`; until
-`bot.settings.Route` has that member, the MENU route offers it as a choice. Lookup is by the
+`bot.config.settings.Route` has that member, the MENU route offers it as a choice. Lookup is by the
 route's value so the new member works here the moment it exists.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.settings import DialIn, Tariff
+from bot.config.settings import DialIn, Tariff
 
 
 class Entry(enum.Enum):

@@ -12,7 +12,7 @@ Invitee mails are capped at min(participants - 1, `mail.max_invitees`): one mail
 out to a hundred strangers. A booking whose replies cannot be composed is cancelled again
 before the apology goes out: nothing is half-booked.
 Must not touch sockets, files, the clock (`now` is passed in) or the store's internals: it speaks
-to any `bot.ledger.Ledger`. Wording and MIME are `mail.compose`'s; reading mails is `mail.parse`'s.
+to any `bot.booking.ledger.Ledger`. Wording and MIME are `mail.compose`'s; reading mails is `mail.parse`'s.
 Nothing raises out of `handle()`: an unexpected error becomes an apology and "error: …".
 """
 from __future__ import annotations
@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Callable
 
-from bot.booking import Booking, elapsed, normalize_reference, utc_add
-from bot.ledger import Full, Ledger, Refused, Reserved, ReserveResult
-from bot.settings import Settings
+from bot.booking.domain import Booking, elapsed, normalize_reference, utc_add
+from bot.booking.ledger import Full, Ledger, Refused, Reserved, ReserveResult
+from bot.config.settings import Settings
 from mail import compose
 from mail.body import COMMAND_WORDS, Command, booking_text, read_command  # noqa: F401
 from mail.compose import Problem
@@ -41,7 +41,7 @@ from mail.parse import (ParseError, calendar_event, detect_language, parse_booki
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
-# "CB-7K2Q9", "cb 7k2q9", "CB7K2Q9": candidates for bot.booking.normalize_reference.
+# "CB-7K2Q9", "cb 7k2q9", "CB7K2Q9": candidates for bot.booking.domain.normalize_reference.
 _REFERENCE = re.compile(r"\bCB[\s-]?[0-9A-Z]{5}\b", re.IGNORECASE)
 _DAEMONS = frozenset({"mailer-daemon", "mailer_daemon", "mail-daemon", "postmaster"})
 

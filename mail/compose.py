@@ -14,9 +14,9 @@ from typing import Sequence
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 
-from bot.booking import Booking, DialInMode
-from bot.ledger import Slot
-from bot.settings import Settings, Tariff
+from bot.booking.domain import Booking, DialInMode
+from bot.booking.ledger import Slot
+from bot.config.settings import Settings, Tariff
 from mail import ics
 from mail.mime import header, sent_at
 from mail.texts import DAYS, MISSING_LABELS, MONTHS, PARSE_REASONS, RULE_TEXTS, TEXTS
@@ -378,7 +378,7 @@ def refuse_full(settings: Settings, *, to: str, original: EmailMessage | None, n
 def refuse_rule(settings: Settings, *, to: str, original: EmailMessage | None, now: datetime,
                 lang: str, reason: str, detail: str, start: datetime, end: datetime,
                 participants: int, kept: Booking | None = None) -> EmailMessage:
-    """The request broke a booking rule (`bot.ledger.Refused`); say which, with the limit."""
+    """The request broke a booking rule (`bot.booking.ledger.Refused`); say which, with the limit."""
     lang = language(lang)
     cap = settings.capacity
     template = RULE_TEXTS[lang].get(reason)

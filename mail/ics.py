@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import icalendar
 
-from bot.booking import Booking
+from bot.booking.domain import Booking
 
 PRODID = "-//confbot//telephone conferences//EN"
 

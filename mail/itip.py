@@ -21,8 +21,8 @@ from __future__ import annotations
 from datetime import datetime
 from email.message import EmailMessage
 
-from bot.booking import Booking
-from bot.ledger import Reserved
+from bot.booking.domain import Booking
+from bot.booking.ledger import Reserved
 from mail import compose
 from mail.compose import Problem
 from mail.invite import Invitation

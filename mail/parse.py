@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
 
-from bot.booking import PAST_GRACE, Booking, BookingRequest, DialInMode, elapsed, utc_add
-from bot.settings import Settings
+from bot.booking.domain import PAST_GRACE, Booking, BookingRequest, DialInMode, elapsed, utc_add
+from bot.config.settings import Settings
 from mail.body import booking_text
 from mail.datetext import (When, detect_language, find_count, find_duration, find_when,
                            language_scores)

@@ -195,7 +195,7 @@ MISSING_LABELS = {
            "participants": "die Zahl der Teilnehmenden", "title": "ein Titel"},
 }
 
-# bot.ledger.Refused reasons; an unknown reason falls back to the ledger's own detail sentence.
+# bot.booking.ledger.Refused reasons; an unknown reason falls back to the ledger's own detail sentence.
 RULE_TEXTS = {
     "en": {
         "past": "the requested time ({when}) is in the past.",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot.booking import Booking
-from bot.settings import DialIn, Route, Tariff
+from bot.booking.domain import Booking
+from bot.config.settings import DialIn, Route, Tariff
 from ivr.events import CallAnswered, DigitPressed, Play, PlayFile, PromptFinished
 from ivr.flow import CallFlow, FlowConfig
 from ivr.guard import DialOutGuard, PinGuard

@@ -1,6 +1,6 @@
 """An in-memory booking ledger for tests of pure cores (STYLE lesson 12: a double that shares the
-real interface). Implements `bot.ledger.Ledger` with the same rules as `bot.store.SqliteStore`:
-the capacity planner `bot.capacity` decides, a Message-ID seen twice returns its first booking,
+real interface). Implements `bot.booking.ledger.Ledger` with the same rules as `bot.store.sqlite.SqliteStore`:
+the capacity planner `bot.booking.capacity` decides, a Message-ID seen twice returns its first booking,
 PINs are unique among bookings near the window, `change` refuses unknown/cancelled/finished
 bookings with the same reason strings. Must not touch files, sockets or clocks.
 """
@@ -10,10 +10,10 @@ import random
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from bot.booking import Booking, BookingRequest, BookingStatus, new_pin, new_pin_pair, new_reference
-from bot.capacity import Fits, Hold, assess, search
-from bot.ledger import Full, Refused, Reserved, ReserveResult
-from bot.settings import CapacitySettings
+from bot.booking.domain import Booking, BookingRequest, BookingStatus, new_pin, new_pin_pair, new_reference
+from bot.booking.capacity import Fits, Hold, assess, search
+from bot.booking.ledger import Full, Refused, Reserved, ReserveResult
+from bot.config.settings import CapacitySettings
 
 
 def _utc(dt: datetime) -> datetime:

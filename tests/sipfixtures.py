@@ -5,7 +5,7 @@ the microphone, `sndfile` recording what it hears, `aubridge` as a speaker that 
 `ctrl_tcp` for dial/hangup/quit), sipp
 scenarios (RFC 4733 digits from Debian's pcap, SIP INFO digits), and the signal analysis the
 tests assert on (tone power by FFT). Must not import pjsua2 or start the server: tests build
-the server through `bot.voice` like the composition root does.
+the server through `bot.service.voice` like the composition root does.
 """
 from __future__ import annotations
 
@@ -412,7 +412,7 @@ def voice_settings(rooms: dict[str, int], numbers: dict[str, str], *, log_level:
                    max_calls: int = 64):
     """Settings for a VoiceService on a free SIP port and RTP range: `rooms` name → maximum,
     `numbers` dialled user part → room (direct access)."""
-    from bot.settings import DialIn, Route, RoomSettings, Settings, SipSettings, Tariff
+    from bot.config.settings import DialIn, Route, RoomSettings, Settings, SipSettings, Tariff
     rtp_range = max(40, max_calls * 4)
     sip = SipSettings(port=free_low_ports(1), rtp_port=free_port_block(rtp_range),
                       rtp_port_range=rtp_range, log_level=log_level, max_calls=max_calls)
@@ -462,7 +462,7 @@ def ivr_settings(*, pin_numbers: dict[str, str] | None = None, direct: dict[str,
     `threeway` user parts routed to 3PTY."""
     from dataclasses import replace
 
-    from bot.settings import DialIn, IvrSettings, Route, ServiceSettings, Tariff
+    from bot.config.settings import DialIn, IvrSettings, Route, ServiceSettings, Tariff
     base = voice_settings(rooms or {}, direct or {}, max_calls=max_calls)
     dialin = base.dialin + tuple(DialIn(n, n, Tariff(t), Route.PIN)
                                  for n, t in (pin_numbers or {}).items())
@@ -477,7 +477,7 @@ ESPEAK = shutil.which("espeak-ng")
 
 
 class EspeakSynth:
-    """The `ivr.render.Synth` interface over the espeak-ng command (the same engine and voices
+    """The `ivr.speech.render.Synth` interface over the espeak-ng command (the same engine and voices
     pyttsx3 drives). End-to-end tests use it so they never touch pyttsx3's process-wide engine,
     whose state other tests (tests/test_tts.py) depend on."""
     rate = 160
@@ -497,8 +497,9 @@ class EspeakSynth:
 def ivr_context(settings, tmp: Path, store=None, **extra):
     """An IvrContext with the real prompt catalog (prompts/), speech from espeak-ng and a render
     cache under `tmp`."""
-    from bot.ivrdriver import IvrContext, Prompts
-    from ivr import catalog, render
+    from bot.service.driver import IvrContext, Prompts
+    from ivr import catalog
+    from ivr.speech import render
     root = Path(__file__).resolve().parent.parent
     cat = catalog.load(root / "prompts", settings.service.languages,
                        settings.service.default_language)

@@ -14,8 +14,8 @@ import icalendar
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from bot.booking import BookingStatus
-from bot.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
+from bot.booking.domain import BookingStatus
+from bot.config.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
 from mail import compose
 from mail.agent import Agent, Decision, find_reference, sender_allowed
 from mail.mime import sender as sender_of

@@ -12,8 +12,8 @@ from email.message import EmailMessage
 import icalendar
 import pytest
 
-from bot.booking import BookingStatus
-from bot.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
+from bot.booking.domain import BookingStatus
+from bot.config.settings import CapacitySettings, DialIn, MailSettings, Route, Settings, Tariff
 from mail.agent import Agent
 from mail.parse import read_message
 from memledger import MemoryLedger

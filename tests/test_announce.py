@@ -1,9 +1,9 @@
-"""Room announcements one at a time per room; a burst of identical ones is one (bot.announce)."""
+"""Room announcements one at a time per room; a burst of identical ones is one (bot.conference.announce)."""
 from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from bot.announce import AnnounceQueue, Announcement
+from bot.conference.announce import AnnounceQueue, Announcement
 
 
 def a(room: str, path: str, seconds: float = 1.0) -> Announcement:

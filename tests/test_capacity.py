@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot import capacity
-from bot.capacity import Fits, Hold, Reason, assess, peak, proposal_horizons, propose, search
-from bot.ledger import Full, Refused, Slot
-from bot.settings import CapacitySettings
+from bot.booking import capacity
+from bot.booking.capacity import Fits, Hold, Reason, assess, peak, proposal_horizons, propose, search
+from bot.booking.ledger import Full, Refused, Slot
+from bot.config.settings import CapacitySettings
 
 UTC = timezone.utc
 NOW = datetime(2030, 3, 4, 8, 7, tzinfo=UTC)           # deliberately not on a 15-minute step
@@ -40,7 +40,7 @@ def test_rule_breaks_are_refused_with_their_reason(start, end, participants, rea
     verdict = assess(start, end, participants, [], NOW, CAP)
     assert isinstance(verdict, Refused)
     assert verdict.reason == reason
-    assert verdict.reason == reason.value          # plain string for bot.ledger users
+    assert verdict.reason == reason.value          # plain string for bot.booking.ledger users
     assert verdict.detail
 
 

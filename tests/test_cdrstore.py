@@ -1,4 +1,4 @@
-"""The calls table across service runs (bot.cdrstore over the real SQLite store): migration 4
+"""The calls table across service runs (bot.store.calls over the real SQLite store): migration 4
 keeps the rows of a version-3 file, runs number the call ids, and a start closes what a crashed
 run left open with "service restarted" at the last time that run was known to be alive."""
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from bot.cdrstore import RESTARTED, STOPPED
-from bot.store import MIGRATIONS, SqliteStore
+from bot.store.calls import RESTARTED, STOPPED
+from bot.store.sqlite import MIGRATIONS, SqliteStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

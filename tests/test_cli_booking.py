@@ -9,8 +9,8 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bot.config import parse_text
-from bot.store import SqliteStore
+from bot.config.load import parse_text
+from bot.store.sqlite import SqliteStore
 from mail.agent import Agent
 from mail.parse import read_message
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
-from bot.store import SqliteStore
+from bot.store.sqlite import SqliteStore
 from tests import test_mail_e2e as e2e
 
 pytestmark = pytest.mark.timeout(60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from bot.store import SqliteStore
+from bot.store.sqlite import SqliteStore
 from test_cli_booking import config_in, confbot
 
 CALLER = "<sip:+4915112345@carrier.example>"

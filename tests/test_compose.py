@@ -8,9 +8,9 @@ from email.message import EmailMessage
 import icalendar
 import pytest
 
-from bot.booking import Booking, BookingStatus, DialInMode
-from bot.ledger import Slot
-from bot.settings import DialIn, MailSettings, Route, Settings, Tariff
+from bot.booking.domain import Booking, BookingStatus, DialInMode
+from bot.booking.ledger import Slot
+from bot.config.settings import DialIn, MailSettings, Route, Settings, Tariff
 from mail import compose, ics
 from mail.compose import Problem
 

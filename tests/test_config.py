@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import config
-from bot.settings import Inbound, Outbound, Route, Tariff
+from bot.config import load as config
+from bot.config.settings import Inbound, Outbound, Route, Tariff
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = (ROOT / "config.toml").read_text(encoding="utf-8")
@@ -145,7 +145,7 @@ def test_ivr_uris_are_checked():
 
 
 def test_room_announce_mode():
-    from bot.settings import Announce
+    from bot.config.settings import Announce
     assert config.parse_text(SHIPPED).room("lobby").announce is Announce.TONE
     named = config.parse_text(SHIPPED.replace('announce = "tone"', 'announce = "name"'))
     assert named.room("lobby").announce is Announce.NAME

@@ -1,13 +1,13 @@
-"""The end of booked conferences (pure core `bot.endwatch`): warn, extend while allowed, close
+"""The end of booked conferences (pure core `bot.conference.endwatch`): warn, extend while allowed, close
 at the end, close at once when cancelled, and decide again when the end moves."""
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.booking import BookingStatus
-from bot.endwatch import Close, Closing, EndWatch, Extended, TryExtend, Warn
-from bot.settings import ConferenceSettings
+from bot.booking.domain import BookingStatus
+from bot.conference.endwatch import Close, Closing, EndWatch, Extended, TryExtend, Warn
+from bot.config.settings import ConferenceSettings
 from flow_fixtures import BOOKING, T0
 
 REF = BOOKING.reference

@@ -3,8 +3,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.rooms import Role
-from bot.settings import Tariff
+from bot.conference.rooms import Role
+from bot.config.settings import Tariff
 from flow_fixtures import (BOOKING, DIRECT_NUMBER, MENU_NUMBER, OPERATOR, OPERATOR_NUMBER,
                            PIN_NUMBER, T0, TOLLFREE_NUMBER, answer, config, finish, new_flow, of,
                            press, prompts)

@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.rooms import Direction, Role
+from bot.conference.rooms import Direction, Role
 from flow_fixtures import (BOOKING, MENU_NUMBER, T0, answer, config, finish, new_flow, of, press,
                            prompts)
 from ivr.events import (AssignName, EndRecording, NameAssigned, RecordingDone, RecordName,

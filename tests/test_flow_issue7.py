@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.booking import BookingStatus
+from bot.booking.domain import BookingStatus
 from flow_fixtures import BOOKING, MENU_NUMBER, T0, answer, config, new_flow, of, press, prompts
 from ivr import catalog
 from ivr.events import (AnnounceToRoom, Closing, ConferenceClosed, ConferenceNotice, DialOut,

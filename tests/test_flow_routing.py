@@ -1,7 +1,7 @@
 """I1: the dialled number picks the journey."""
 import pytest
 
-from bot.settings import Announce as SettingsAnnounce, Route, Settings, RoomSettings, Tariff
+from bot.config.settings import Announce as SettingsAnnounce, Route, Settings, RoomSettings, Tariff
 from flow_fixtures import DIALINS
 from ivr.flow import FlowConfig
 from ivr.routing import ENTRY_BY_ROUTE, Entry, route_call, user_part

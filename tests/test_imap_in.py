@@ -1,4 +1,4 @@
-"""The IMAP agent (mail/imap_in.py): pure helpers, then the real thing against a real Dovecot
+"""The IMAP agent (mail/transport/imap_in.py): pure helpers, then the real thing against a real Dovecot
 (IMAPS on loopback, mail delivered over LMTP). A stand-in pipeline with the real
 `accept(raw, transport)` signature records what the agent hands over; each test gets its own
 mailbox so no test sees another's mail."""
@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from bot.settings import ImapSettings
-from mail.imap_in import ImapAgent, backoff, fetched_body, has_exists, parse_uids
+from bot.config.settings import ImapSettings
+from mail.transport.imap_in import ImapAgent, backoff, fetched_body, has_exists, parse_uids
 
 pytest_plugins = ("tests.dovecot",)
 pytestmark = pytest.mark.timeout(30)

@@ -22,12 +22,12 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.booking import BookingRequest  # noqa: E402
-from bot.cdrstore import call_log  # noqa: E402
-from bot.mixer import Role  # noqa: E402
-from bot.settings import CapacitySettings  # noqa: E402
-from bot.store import SqliteStore  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
+from bot.booking.domain import BookingRequest  # noqa: E402
+from bot.store.calls import call_log  # noqa: E402
+from bot.conference.mixer import Role  # noqa: E402
+from bot.config.settings import CapacitySettings  # noqa: E402
+from bot.store.sqlite import SqliteStore  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 from ivr.steps import State  # noqa: E402
 
 TONES = {"a": 440.0, "b": 770.0, "c": 1230.0}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.ivrdriver import CallDriver, IvrContext, Prompts
-from bot.rooms import Role
+from bot.service.driver import CallDriver, IvrContext, Prompts
+from bot.conference.rooms import Role
 from ivr import events as ev
 from ivr.events import PromptId
 
@@ -189,7 +189,7 @@ def test_join_answers_come_back_after_the_action_list():
                                             (408, ev.DialOutcome.NO_ANSWER),
                                             (404, ev.DialOutcome.FAILED)])
 def test_sip_status_of_an_unanswered_dial_out_maps_to_the_flows_outcome(status, outcome):
-    from bot.switchboard import outcome_of
+    from bot.service.switchboard import outcome_of
     assert outcome_of(status) is outcome
 
 

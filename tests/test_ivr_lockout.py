@@ -21,10 +21,10 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.booking import BookingRequest  # noqa: E402
-from bot.settings import CapacitySettings  # noqa: E402
-from bot.store import SqliteStore  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
+from bot.booking.domain import BookingRequest  # noqa: E402
+from bot.config.settings import CapacitySettings  # noqa: E402
+from bot.store.sqlite import SqliteStore  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 from ivr import events as ev  # noqa: E402
 from ivr.guard import Admission  # noqa: E402
 from ivr.steps import State  # noqa: E402

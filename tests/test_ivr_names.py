@@ -22,11 +22,11 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.booking import BookingRequest  # noqa: E402
-from bot.settings import CapacitySettings  # noqa: E402
-from bot.store import SqliteStore  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
-from ivr.render import read_wav  # noqa: E402
+from bot.booking.domain import BookingRequest  # noqa: E402
+from bot.config.settings import CapacitySettings  # noqa: E402
+from bot.store.sqlite import SqliteStore  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
+from ivr.speech.render import read_wav  # noqa: E402
 from ivr.steps import State  # noqa: E402
 from test_ivr_conference import quiet, until_asking  # noqa: E402
 

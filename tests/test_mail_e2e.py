@@ -22,15 +22,15 @@ import aiosmtplib
 import icalendar
 import pytest
 
-from bot.settings import (CapacitySettings, DialIn, ImapSettings, MailSettings, Outbound,
+from bot.config.settings import (CapacitySettings, DialIn, ImapSettings, MailSettings, Outbound,
                           RelaySettings, Route, Settings, ServiceSettings, SmtpListen, Tariff)
-from bot.store import SqliteStore
+from bot.store.sqlite import SqliteStore
 from mail.agent import Agent
 from mail.ics import own_uid
-from mail.imap_in import ImapAgent
-from mail.outbound import RelaySender
-from mail.pipeline import MailPipeline
-from mail.smtp_in import SmtpListener
+from mail.transport.imap_in import ImapAgent
+from mail.transport.outbound import RelaySender
+from mail.transport.pipeline import MailPipeline
+from mail.transport.smtp_in import SmtpListener
 from tests.mail_fixtures import RecordingRelay
 
 pytest_plugins = ("tests.dovecot",)
@@ -503,7 +503,7 @@ def test_a_reply_refused_permanently_is_dead_lettered_logged_and_counts_as_done(
             await asyncio.sleep(1.5)                 # a retry would have happened by now
             return journal_id, confirmation, list(rig.relay.received), rig.store
 
-    with caplog.at_level("ERROR", logger="mail.pipeline"):
+    with caplog.at_level("ERROR", logger="mail.transport.pipeline"):
         journal_id, confirmation, received, store = asyncio.run(scenario())
     assert confirmation.rcpt_to == ("alice@example.com",) and len(received) == 1
     (dead,) = store.dead_mail()

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 import icalendar
 import pytest
 
-from mail.smtp_in import SmtpListener
+from mail.transport.smtp_in import SmtpListener
 from tests import test_mail_e2e as e2e
 
 pytestmark = pytest.mark.timeout(40)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.mixer import (AlreadyPresent, Connect, Direction, Disconnect, IllegalTransition,
+from bot.conference.mixer import (AlreadyPresent, Connect, Direction, Disconnect, IllegalTransition,
                        InvalidOperation, Mixer, MixerError, Relevel, Role, Room, RoomKind,
                        RoomNotEmpty, RoomState, RoomStateChanged, Route, UnknownMember,
                        UnknownRoom, UnknownSource, apply, gain)

@@ -1,4 +1,4 @@
-"""Outbound mail (mail/outbound.py): the aiosmtplib relay sender against a real in-test SMTP
+"""Outbound mail (mail/transport/outbound.py): the aiosmtplib relay sender against a real in-test SMTP
 relay, and the Maildir outbox against the real file system."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import socket
 import aiosmtplib
 import pytest
 
-from bot.settings import MailSettings, Outbound, RelaySettings
-from mail.outbound import MaildirOutbox, RelaySender, SendRefused, make_sender
+from bot.config.settings import MailSettings, Outbound, RelaySettings
+from mail.transport.outbound import MaildirOutbox, RelaySender, SendRefused, make_sender
 from tests.mail_fixtures import RecordingRelay
 
 pytestmark = pytest.mark.timeout(20)

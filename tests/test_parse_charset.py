@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.settings import MailSettings, Settings
+from bot.config.settings import MailSettings, Settings
 from mail.charset import guess_decode
 from mail.mime import header, read_message
 from mail.parse import Parsed, parse_booking

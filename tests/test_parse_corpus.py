@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import MailSettings, Settings
+from bot.config.settings import MailSettings, Settings
 from mail.parse import ParseError, Parsed, parse_booking
 
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.settings import MailSettings, Settings
+from bot.config.settings import MailSettings, Settings
 from mail.parse import ParseError, Parsed, _parse, parse_change
 
 NOW = datetime(2025, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))

@@ -10,8 +10,8 @@ from email.message import EmailMessage
 import icalendar
 import pytest
 
-from bot import config
-from bot.settings import MailSettings, Settings
+from bot.config import load as config
+from bot.config.settings import MailSettings, Settings
 from mail.agent import Agent
 from mail.parse import Parsed, parse_booking, read_message
 from memledger import MemoryLedger

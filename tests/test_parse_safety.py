@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.booking import PAST_GRACE, Booking
-from bot.capacity import PAST_GRACE as PLANNER_GRACE
-from bot.settings import MailSettings, Settings
+from bot.booking.domain import PAST_GRACE, Booking
+from bot.booking.capacity import PAST_GRACE as PLANNER_GRACE
+from bot.config.settings import MailSettings, Settings
 from mail.parse import ParseError, Parsed, clean_title, parse_booking, parse_change, read_message
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.booking import Booking, DialInMode
-from bot.settings import CapacitySettings, MailSettings, Settings
+from bot.booking.domain import Booking, DialInMode
+from bot.config.settings import CapacitySettings, MailSettings, Settings
 from mail.body import booking_text
 from mail.datetext import detect_language, find_count, find_duration, find_when
 from mail.parse import ParseError, Parsed, parse_booking, parse_change

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.booking import Booking
-from bot.settings import MailSettings, Settings
+from bot.booking.domain import Booking
+from bot.config.settings import MailSettings, Settings
 from mail.datetext import find_when
 from mail.parse import ParseError, Parsed, parse_booking, parse_change
 from mail.zones import find_zone

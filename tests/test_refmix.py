@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.mixer import Direction, Mixer, Role, gain
-from bot.refmix import dominant_frequency, mix, rms, tone, tone_amplitude
+from bot.conference.mixer import Direction, Mixer, Role, gain
+from bot.conference.refmix import dominant_frequency, mix, rms, tone, tone_amplitude
 
 N = 1600
 AMP = 4000

@@ -1,8 +1,8 @@
-"""The roster (bot.roster): positions, names, transcripts, and finding whom a moderator names."""
+"""The roster (bot.conference.roster): positions, names, transcripts, and finding whom a moderator names."""
 from __future__ import annotations
 
-from bot.roster import LAST_JOINED, Roster
-from bot.rooms import Role
+from bot.conference.roster import LAST_JOINED, Roster
+from bot.conference.rooms import Role
 
 
 def test_find_by_position_or_the_last_who_joined_never_the_asker():

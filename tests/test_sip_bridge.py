@@ -1,6 +1,6 @@
 """The bridge adapter against the reference mixer: real baresip callers, a sequence of mixer
 operations (volume step, move to another room, whisper across rooms), and after each one what
-every caller recorded matches what `bot.refmix` computes from the core's routes — tone by tone,
+every caller recorded matches what `bot.conference.refmix` computes from the core's routes — tone by tone,
 within G.711's error. Proves relevels are applied as stop-then-start (a re-`startTransmit2` would
 keep the old level) and that the adapter never lags the core."""
 from __future__ import annotations
@@ -18,9 +18,9 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot import refmix  # noqa: E402
-from bot.mixer import Direction  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
+from bot.conference import refmix  # noqa: E402
+from bot.conference.mixer import Direction  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 
 TONES = {"a": 480.0, "b": 820.0, "c": 1370.0}
 AMP = 0.3

@@ -16,8 +16,8 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.sip import CallEnded, CallOffered, DtmfMethod, DtmfReceived  # noqa: E402
-from bot.voice import VoiceService  # noqa: E402
+from bot.sip.stack import CallEnded, CallOffered, DtmfMethod, DtmfReceived  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 
 
 def _call(tmp: Path, settings, service: str, scenario: str):

@@ -18,7 +18,7 @@ pytestmark = [
 ]
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.voice import VoiceService  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 
 BURN = 5.0
 TONES = (500.0, 900.0, 1300.0)

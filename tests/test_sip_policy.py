@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 import sipfixtures as sf
-from bot.config import ConfigError, load, parse_text
-from bot.settings import UnknownNumber
+from bot.config.load import ConfigError, load, parse_text
+from bot.config.settings import UnknownNumber
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def _sipp(tmp: Path, name: str, target: str, service: str, tcp: bool = False,
 def carrier(tmp_path_factory):
     """One service (IVR, reject policy); sipp as the carrier: an unknown number, a known one
     (also with a "+"), REGISTER over UDP and TCP, OPTIONS."""
-    from bot.voice import VoiceService
+    from bot.service.voice import VoiceService
     tmp = tmp_path_factory.mktemp("policy")
     settings = sf.ivr_settings(pin_numbers={KNOWN: "premium"})
     assert settings.sip.unknown_number is UnknownNumber.REJECT
@@ -112,7 +112,7 @@ def _received_status_lines(trace: str) -> list[str]:
 @needs_sipp
 @pytest.mark.timeout(90)
 def test_an_unknown_number_gets_404_and_never_a_200(carrier):
-    from bot.sipevents import CallEnded, CallMediaReady, CallOffered
+    from bot.sip.events import CallEnded, CallMediaReady, CallOffered
     proc, trace = carrier["invite_404"]
     assert proc.returncode == 0, _ok(proc)
     statuses = _received_status_lines(trace)
@@ -159,9 +159,9 @@ def test_options_keepalive_gets_200(carrier):
 @pytest.mark.skipif(sf.ESPEAK is None, reason="espeak-ng not installed")
 @pytest.mark.timeout(90)
 def test_the_answer_setting_answers_with_the_unknown_number_prompt(tmp_path):
-    from bot.voice import VoiceService
+    from bot.service.voice import VoiceService
     from ivr.events import Play, PromptId
-    from ivr.render import read_wav
+    from ivr.speech.render import read_wav
     base = sf.ivr_settings(pin_numbers={KNOWN: "premium"})
     settings = replace(base, sip=replace(base.sip, unknown_number=UnknownNumber.ANSWER))
     ctx = sf.ivr_context(settings, tmp_path)

@@ -16,7 +16,7 @@ pytestmark = [
 ]
 pjsua2 = pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.voice import VoiceService  # noqa: E402
+from bot.service.voice import VoiceService  # noqa: E402
 
 TONES = {"a": 440.0, "b": 770.0, "c": 1230.0, "side": 1850.0}
 ALL = list(TONES.values())

@@ -21,7 +21,7 @@ SERVER = textwrap.dedent("""
     import asyncio, atexit, sys, time
     from pathlib import Path
     import sipfixtures as sf
-    from bot.voice import VoiceService
+    from bot.service.voice import VoiceService
 
     async def main(phones, explicit_stop):
         voice = VoiceService(settings)

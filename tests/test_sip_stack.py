@@ -15,8 +15,8 @@ import sipfixtures as sf
 pytestmark = pytest.mark.timeout(30)
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
-from bot.sip import SipStack, request_user  # noqa: E402
-from bot.settings import SipSettings  # noqa: E402
+from bot.sip.stack import SipStack, request_user  # noqa: E402
+from bot.config.settings import SipSettings  # noqa: E402
 
 
 @pytest.mark.parametrize("line, user", [
@@ -68,7 +68,7 @@ def test_a_full_bridge_refuses_players_and_keeps_ports_for_calls(tmp_path):
     """pjmedia aborts the process when a port is added to a full bridge: players beyond the
     ports owed to calls must fail as CommandFailed, and a call must still get its port."""
     import threading
-    from bot.sipevents import (AddPlayer, Answer, CallEnded, CallMediaReady, CallOffered,
+    from bot.sip.events import (AddPlayer, Answer, CallEnded, CallMediaReady, CallOffered,
                                CommandFailed)
     events: list[object] = []
     media = threading.Event()
@@ -108,8 +108,8 @@ def test_a_call_offered_while_the_service_stops_is_not_an_error(caplog):
     stack's own shutdown hangs that call up): it is logged and left alone, not an exception."""
     import asyncio
 
-    from bot.sipevents import CallOffered
-    from bot.voice import VoiceService
+    from bot.sip.events import CallOffered
+    from bot.service.voice import VoiceService
 
     async def run():
         voice = VoiceService(sf.voice_settings({"lobby": 5}, {"1000": "lobby"}),

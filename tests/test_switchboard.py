@@ -1,4 +1,4 @@
-"""REFER policy of the switchboard (bot.switchboard) against a fake voice service: a referrer
+"""REFER policy of the switchboard (bot.service.switchboard) against a fake voice service: a referrer
 in a conference brings the referred party into it; a referrer still in the IVR has no room, so
 the referred call is cancelled at once and the caller's flow is left alone."""
 from __future__ import annotations
@@ -7,8 +7,8 @@ import asyncio
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from bot.rooms import Role
-from bot.switchboard import LegKind, Switchboard
+from bot.conference.rooms import Role
+from bot.service.switchboard import LegKind, Switchboard
 from ivr import events as ev
 
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.talk import Silent, TalkDetector, Talking, TalkSettings
+from bot.conference.talk import Silent, TalkDetector, Talking, TalkSettings
 
 POLL = 50
 S = TalkSettings(attack_level=30, release_level=20, attack_ms=100, hangover_ms=300)

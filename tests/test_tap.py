@@ -1,4 +1,4 @@
-"""The speech tap (ivr.tap): a growing WAV in /dev/shm → VAD → recogniser in a worker → events.
+"""The speech tap (ivr.speech.tap): a growing WAV in /dev/shm → VAD → recogniser in a worker → events.
 
 The recogniser here is a stand-in with the real one's interface: it "hears" the dominant
 frequency of the utterance (150 Hz → "1", 400 Hz → "2"), so the tests prove that the right audio
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from ivr.events import SpeechRecognized
-from ivr.speech import Recognition
-from ivr.tap import WAV_HEADER_BYTES, SpeechTap
+from ivr.speech.asr import Recognition
+from ivr.speech.tap import WAV_HEADER_BYTES, SpeechTap
 from speech_fixtures import GrowingWav, dominant_hz, shm_dir, silence, to_pcm, tone  # noqa: F401
 
 RATE = 16000
@@ -206,6 +206,6 @@ def test_a_replaced_recording_is_followed_from_its_own_header(shm_dir):
 
 
 def test_a_vad_at_another_rate_than_the_recording_is_refused(shm_dir):
-    from ivr.vad import VadConfig
+    from ivr.speech.vad import VadConfig
     with pytest.raises(ValueError):
         SpeechTap(shm_dir / "x.wav", print, sample_rate=8000, vad=VadConfig(sample_rate=16000))

@@ -1,4 +1,4 @@
-"""ivr.tts + ivr.render through the real espeak-ng: every prompt becomes playable 8 kHz audio.
+"""ivr.speech.tts + ivr.speech.render through the real espeak-ng: every prompt becomes playable 8 kHz audio.
 
 These tests speak with the real engine (pyttsx3 → libespeak-ng) into a temporary cache and judge
 the result as signals: rate, format, duration, level, dominant frequency of tones.
@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ivr import catalog, render, tts
+from ivr import catalog
+
+from ivr.speech import render
+
+from ivr.speech import tts
 from ivr.catalog import Text
 from ivr.events import PROMPT_PARAMS, PromptId
 

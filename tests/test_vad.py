@@ -1,10 +1,10 @@
-"""The energy VAD (ivr.vad) on synthetic signals: where utterances start and end, what they carry."""
+"""The energy VAD (ivr.speech.vad) on synthetic signals: where utterances start and end, what they carry."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ivr.vad import EnergyVad, SpeechStarted, Utterance, VadConfig, frame_dbfs
+from ivr.speech.vad import EnergyVad, SpeechStarted, Utterance, VadConfig, frame_dbfs
 
 RATE = 16000
 CFG = VadConfig(sample_rate=RATE)

@@ -1,0 +1,2 @@
+"""Configuration: the typed, frozen tables (`settings`, pure) and loading, validating and writing
+back config.toml with tomlkit (`load`)."""

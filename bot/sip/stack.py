@@ -1,0 +1,448 @@
+"""The SIP adapter: the only module that imports pjsua2.
+
+Owns the pjsua2 owner thread (it calls `libCreate`, pumps `libHandleEvents` and is the only
+thread that touches a pjsua2 object), the endpoint, transports, the one local account, calls,
+player ports and the conference-bridge adapter that applies the mixer core's route diffs with
+`startTransmit2` / `stopTransmit`. pjsua2 callbacks become frozen event values handed to `post`
+(the composition side wraps it with `loop.call_soon_threadsafe`); commands come back through a
+queue that the owner thread drains between pumps. It must not decide anything: who is answered,
+who hears whom and what a digit means belong to `bot.service.voice`, `bot.conference.mixer` and `ivr`.
+
+pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh with SWIG
+`-threads`, so every wrapped call releases the GIL and callbacks re-take it):
+  * `threadCnt=0, mainThreadOnly=True`: SIP is polled only by our pump, and callbacks raised on
+    media threads (DTMF, logs) are deferred to it as pending jobs.
+  * `onDtmfDigit` fires once per digit for both RFC 4733 and SIP INFO; its duration is always
+    unknown. `onDtmfEvent` (~7 per RFC 4733 digit) is not used.
+  * keep `ci = call.getInfo()` in a variable before iterating `ci.media`; a disconnected call's
+    AudioMedia raises, so a call's port is dropped the moment it is disconnected.
+  * a level change is stop-then-start: re-calling `startTransmit2` keeps the old level.
+  * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
+  * end of a prompt: `AudioMediaPlayer.onEof2` is raised on the media clock thread (it would
+    take the GIL inside the clock tick), so it is not used; the driver knows each WAV's length
+    and removes the player when it has played (see `bot.service.driver`).
+  * a recorder's WAV header is written when the recorder is destroyed: `StopRecorder` drops it
+    on the owner thread outside any callback and only then posts `RecorderStopped`.
+  * REFER: `onCallTransferRequest` hands pjsua a fresh call object (`prm.newCall`) so the
+    referred party becomes one of our calls; pjsua answers 202 and NOTIFYs the referrer with
+    the new call's progress (sipfrag 100/180/200). The bot, as transferee, never ends the
+    referrer's call: it is an RFC 4579-style conference factory (bot.service.switchboard joins both).
+  * a re-INVITE (hold/resume, codec change) re-creates the call's stream and conference port:
+    the slot number may stay the same but its routes are gone. `CallMediaChanged` tells the
+    voice service to lay them again; recorders of the call are re-attached here.
+  * the pjsua2 subclasses (calls, account, log writer) live in `bot.sip.call`.
+"""
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import pjsua2 as pj
+
+from bot.conference.mixer import Connect, Disconnect, Relevel
+from bot.config.settings import SipSettings
+from bot.sip.call import LogWriter, PjAccount, PjCall
+from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, CallConfirmed, CallEnded,  # noqa: F401
+                           CallMediaChanged, CallMediaReady, CallOffered, CallRinging, Command,
+                           CommandFailed, DtmfMethod, DtmfReceived, Hangup, LevelsSampled,
+                           MakeCall, RecorderStopped, RemovePort, RunOnOwner, SipEvent,
+                           StartRecorder, StopRecorder, StreamStats, TransferRequested,
+                           request_user, time_prefix)
+
+log = logging.getLogger("confbot.sip")
+
+PUMP_MS = 10
+# the bridge's port table: PJSUA_MAX_CONF_PORTS of scripts/pjsua2/config_site.h. pjmedia asserts
+# (aborting the process) when a port is added to a full bridge, so players and recorders are
+# only created while every call that may still come (sip.max_calls) keeps a port in reserve
+MAX_CONF_PORTS = 1100
+T = TypeVar("T")
+
+
+# ---- the stack ---------------------------------------------------------------------------
+
+class SipStack:
+    """pjsua2 on its own owner thread. `post(event)` is called on that thread; `submit(cmd)` may
+    be called from any thread. `start()` blocks until the stack listens (or raises)."""
+
+    def __init__(self, settings: SipSettings, post: Callable[[SipEvent], None], *,
+                 level_interval: float | None = None, conf_ports: int = MAX_CONF_PORTS,
+                 call_prefix: str | None = None) -> None:
+        self.settings = settings
+        # call ids are "call-<prefix>-<n>": the prefix is the service run's number in the store
+        # (unique across restarts: call records are keyed by call id) or, without a store,
+        # the start time; n counts up within the run
+        self.call_prefix = call_prefix if call_prefix is not None else time_prefix(time.time())
+        self._conf_ports = conf_ports      # the bridge's size (smaller only in tests)
+        self._sink = post
+        self._level_interval = level_interval
+        self._commands: queue.SimpleQueue[Command | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self._ids = itertools.count(1)
+        # strong references to every live pjsua2 object, owned by the owner thread
+        self._ep: pj.Endpoint | None = None
+        self._account: PjAccount | None = None
+        self._writer: LogWriter | None = None
+        self._calls: dict[str, PjCall] = {}
+        self._ports: dict[str, pj.AudioMedia] = {}
+        # recorder port id → (recorder, WAV path, the call it records)
+        self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str, str]] = {}
+        self._graveyard: list[object] = []
+
+    # -- any thread --
+    def _post(self, event: SipEvent) -> None:
+        try:
+            self._sink(event)
+        except Exception:   # noqa: BLE001 - e.g. the asyncio loop is already closed
+            log.debug("event dropped: %s", event, exc_info=True)
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread = threading.Thread(target=self._run, name="pjsua2-owner", daemon=True)
+        self._thread.start()
+        # an interpreter exiting with the stack up would kill the owner thread inside C++ and abort
+        atexit.register(self.stop)
+        if not self._ready.wait(timeout):
+            raise TimeoutError("pjsua2 did not start")
+        if self._error is not None:
+            self._thread.join()
+            self._thread = None
+            atexit.unregister(self.stop)
+            raise RuntimeError(f"SIP stack failed to start: {self._error}")
+
+    def submit(self, command: Command) -> None:
+        self._commands.put(command)
+
+    def apply(self, diffs: Iterable[Connect | Disconnect | Relevel]) -> None:
+        diffs = tuple(diffs)
+        if diffs:
+            self._commands.put(ApplyRoutes(diffs))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        atexit.unregister(self.stop)
+        self._commands.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError("pjsua2 owner thread did not stop")
+        self._thread = None
+
+    # -- owner thread --
+    def _run(self) -> None:
+        try:
+            self._create()
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            # keep only the text: the traceback's frames would keep the Endpoint alive, and
+            # pjsua2 refuses a new Endpoint while an old one exists
+            self._error = exc.info() if isinstance(exc, pj.Error) else repr(exc)
+            del exc
+            self._destroy()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _create(self) -> None:
+        s = self.settings
+        ep = self._ep = pj.Endpoint()
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = s.max_calls
+        cfg.uaConfig.userAgent = "confbot"
+        self._writer = LogWriter()
+        cfg.logConfig.writer = self._writer
+        cfg.logConfig.level = s.log_level
+        cfg.logConfig.consoleLevel = s.log_level   # pjsua hands the writer only what passes this
+        cfg.logConfig.decor = 0
+        cfg.medConfig.clockRate = s.clock_rate
+        cfg.medConfig.sndClockRate = s.clock_rate
+        cfg.medConfig.channelCount = 1
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.noVad = True
+        cfg.medConfig.maxMediaPorts = self._conf_ports
+        ep.libInit(cfg)
+        for kind in s.transports:
+            tc = pj.TransportConfig()
+            tc.port, tc.boundAddress, tc.publicAddress = s.port, s.host, s.host
+            ep.transportCreate({"udp": pj.PJSIP_TRANSPORT_UDP,
+                                "tcp": pj.PJSIP_TRANSPORT_TCP}[kind], tc)
+        if s.tls_port and s.tls_cert and s.tls_key:
+            tc = pj.TransportConfig()
+            tc.port, tc.boundAddress, tc.publicAddress = s.tls_port, s.host, s.host
+            tc.tlsConfig.certFile, tc.tlsConfig.privKeyFile = s.tls_cert, s.tls_key
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
+        ep.libStart()
+        ep.audDevManager().setNullDev()  # a clock for the bridge, no sound card
+        self._set_codecs(s.codecs)
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:confbot@{s.host}:{s.port}"
+        mt = acfg.mediaConfig.transportConfig
+        mt.port, mt.portRange, mt.boundAddress = s.rtp_port, s.rtp_port_range, s.host
+        acfg.mediaConfig.srtpUse = {"disabled": pj.PJMEDIA_SRTP_DISABLED,
+                                    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                                    "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[s.srtp]
+        self._account = PjAccount(self)
+        self._account.create(acfg, True)
+
+    def _set_codecs(self, wanted: tuple[str, ...]) -> None:
+        prio = {name.upper(): 255 - i for i, name in enumerate(wanted)}
+        for ci in self._ep.codecEnum2():
+            name = ci.codecId.split("/", 1)[0].upper()
+            self._ep.codecSetPriority(ci.codecId, prio.get(name, 0))
+
+    def _loop(self) -> None:
+        ep = self._ep
+        next_levels = time.monotonic()
+        while True:
+            ep.libHandleEvents(PUMP_MS)
+            self._graveyard.clear()
+            while True:
+                try:
+                    cmd = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                if cmd is None:
+                    return
+                self._execute(cmd)
+            if self._level_interval and time.monotonic() >= next_levels:
+                next_levels = time.monotonic() + self._level_interval
+                self._sample_levels()
+
+    def _execute(self, cmd: Command) -> None:
+        try:
+            match cmd:
+                case ApplyRoutes(diffs):
+                    for d in diffs:
+                        self._apply_one(d)
+                case Answer(call, code):
+                    c = self._calls.get(call)
+                    if c is not None:
+                        op = pj.CallOpParam()
+                        op.statusCode = code
+                        c.answer(op)
+                case Hangup(call, code):
+                    c = self._calls.get(call)
+                    if c is not None:
+                        op = pj.CallOpParam()
+                        op.statusCode = code
+                        c.hangup(op)
+                case MakeCall(call, uri):
+                    self._make_call(call, uri)
+                case AddPlayer(port, path, loop):
+                    self._claim_port(f"player {port}")
+                    player = pj.AudioMediaPlayer()
+                    player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
+                    self._ports[port] = player
+                case StartRecorder(port, call, path):
+                    self._start_recorder(port, call, path)
+                case StopRecorder(port):
+                    recorder, path, _call = self._recorders.pop(port, (None, "", ""))
+                    del recorder   # destroying the port writes the WAV header
+                    self._post(RecorderStopped(port, path))   # "" = there was no recorder
+                case RemovePort(port):
+                    self._graveyard.append(self._ports.pop(port, None))
+                case RunOnOwner(fn):
+                    fn()
+        except pj.Error as exc:
+            log.warning("%s failed: %s", cmd, exc.info())
+            self._post(CommandFailed(cmd, exc.info()))
+        except RuntimeError as exc:
+            log.warning("%s failed: %s", cmd, exc)
+            self._post(CommandFailed(cmd, str(exc)))
+
+    def _apply_one(self, d: Connect | Disconnect | Relevel) -> None:
+        src, dst = self._ports.get(d.src), self._ports.get(d.dst)
+        if src is None or dst is None:
+            return  # a port that is gone (call ended): the bridge already dropped its routes
+        match d:
+            case Connect(level=level):
+                self._transmit(src, dst, level)
+            case Disconnect():
+                src.stopTransmit(dst)
+            case Relevel(level=level):
+                src.stopTransmit(dst)   # startTransmit2 on an existing route keeps its level
+                self._transmit(src, dst, level)
+
+    @staticmethod
+    def _transmit(src: "pj.AudioMedia", dst: "pj.AudioMedia", level: float) -> None:
+        prm = pj.AudioMediaTransmitParam()
+        prm.level = level
+        src.startTransmit2(dst, prm)
+
+    def _claim_port(self, what: str) -> None:
+        """Raise (→ CommandFailed) unless the bridge has a port for `what` beyond the ones
+        owed to calls that may still arrive."""
+        ep = self._ep
+        owed = max(self.settings.max_calls - sum(1 for c in self._calls if c in self._ports), 0)
+        free = ep.mediaMaxPorts() - ep.mediaActivePorts()
+        if free - owed < 1:
+            raise RuntimeError(f"conference bridge full ({ep.mediaActivePorts()} ports, "
+                               f"{owed} kept for calls): no port for {what}")
+
+    def _sample_levels(self) -> None:
+        levels = []
+        for cid, c in self._calls.items():
+            port = self._ports.get(cid)
+            if port is not None:
+                try:
+                    levels.append((cid, port.getTxLevel()))
+                except pj.Error:
+                    pass
+        if levels:
+            self._post(LevelsSampled(int(time.monotonic() * 1000), tuple(levels)))
+
+    def new_call_id(self) -> str:
+        """A fresh call id for `MakeCall` (any thread; ids are never reused)."""
+        return f"call-{self.call_prefix}-{next(self._ids)}"
+
+    def _make_call(self, call_id: str, uri: str) -> None:
+        call = PjCall(self, self._account, pj.PJSUA_INVALID_ID, call_id)
+        self._calls[call_id] = call
+        prm = pj.CallOpParam(True)
+        try:
+            call.makeCall(uri, prm)
+        except pj.Error as exc:
+            self._calls.pop(call_id, None)
+            self._graveyard.append(call)
+            self._post(CallEnded(call_id, 500, exc.info()))
+
+    def _transfer(self, call: PjCall, prm) -> None:
+        new_id = self.new_call_id()
+        new = PjCall(self, self._account, pj.PJSUA_INVALID_ID, new_id)
+        self._calls[new_id] = new
+        prm.newCall = new
+        self._post(TransferRequested(call.call_id, new_id, prm.dstUri))
+
+    def _start_recorder(self, port: str, call: str, path: str) -> None:
+        media = self._ports.get(call)
+        if media is None:
+            raise RuntimeError(f"{call} has no audio port")
+        self._claim_port(f"recorder {port}")
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        media.startTransmit(recorder)
+        self._recorders[port] = (recorder, path, call)
+
+    def _incoming(self, account: PjAccount, pj_id: int, whole_msg: str) -> None:
+        call_id = self.new_call_id()
+        call = PjCall(self, account, pj_id, call_id)
+        self._calls[call_id] = call
+        ci = call.getInfo()
+        op = pj.CallOpParam()
+        op.statusCode = 180
+        call.answer(op)
+        self._post(CallOffered(call_id, request_user(whole_msg), ci.remoteUri))
+
+    def _media_active(self, call: PjCall, media: "pj.AudioMedia") -> None:
+        self._ports[call.call_id] = media
+        # pjmedia reads (and measures) a port only while it transmits somewhere; a muted or
+        # lone caller has no routes, so a silent tap into the null device (level 0) keeps its
+        # getTxLevel alive for talk detection
+        self._transmit(media, self._ep.audDevManager().getPlaybackDevMedia(), 0.0)
+        if not call.media_ready:
+            call.media_ready = True
+            self._post(CallMediaReady(call.call_id))
+            return
+        # renegotiated media (re-INVITE): a fresh port, whatever its slot number says
+        for recorder, _path, owner in self._recorders.values():
+            if owner == call.call_id:
+                media.startTransmit(recorder)
+        self._post(CallMediaChanged(call.call_id))
+
+    def _ended(self, call: PjCall, status: int, reason: str) -> None:
+        self._ports.pop(call.call_id, None)
+        if self._calls.pop(call.call_id, None) is not None:
+            self._graveyard.append(call)  # deleted after the callback returns, never inside it
+            self._post(CallEnded(call.call_id, status, reason))
+
+    def _shutdown(self) -> None:
+        ep = self._ep
+        try:
+            ep.hangupAllCalls()
+            deadline = time.monotonic() + 3.0
+            while self._calls and time.monotonic() < deadline:
+                ep.libHandleEvents(PUMP_MS)
+        except pj.Error as exc:
+            log.warning("hanging up at shutdown: %s", exc.info())
+        self._calls.clear()
+        self._ports.clear()
+        self._recorders.clear()
+        self._graveyard.clear()
+        self._destroy()
+
+    def _destroy(self) -> None:
+        ep = self._ep
+        if ep is None:
+            return
+        if self._account is not None:
+            try:
+                self._account.shutdown()
+            except pj.Error:
+                pass
+            self._account = None
+            for _ in range(5):
+                ep.libHandleEvents(PUMP_MS)
+        try:
+            ep.libDestroy()
+        except pj.Error as exc:
+            log.warning("libDestroy: %s", exc.info())
+        self._ep = None
+        self._writer = None
+
+    # -- inspection: runs on the owner thread, answers through a Future --
+    def query(self, fn: Callable[[], T]) -> "concurrent.futures.Future[T]":
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                fut.set_exception(exc)
+        self._commands.put(RunOnOwner(run))
+        return fut
+
+    def bridge_routes(self) -> "concurrent.futures.Future[frozenset[tuple[str, str]]]":
+        """The conference bridge's actual connections between our ports, as (src, dst) port
+        ids — what pjmedia mixes, to hold against what the mixer core decided."""
+        return self.query(self._collect_routes)
+
+    def _collect_routes(self) -> frozenset[tuple[str, str]]:
+        by_slot = {m.getPortId(): pid for pid, m in self._ports.items()}
+        out = set()
+        for src in by_slot.values():
+            info = self._ports[src].getPortInfo()   # keep it: a temporary's vector is freed
+            for dst_slot in info.listeners:
+                if dst_slot in by_slot:
+                    out.add((src, by_slot[dst_slot]))
+        return frozenset(out)
+
+    def stream_stats(self) -> "concurrent.futures.Future[dict[str, StreamStats]]":
+        return self.query(self._collect_stats)
+
+    def _collect_stats(self) -> dict[str, StreamStats]:
+        out = {}
+        for cid, call in self._calls.items():
+            if not call.media_ready:
+                continue
+            try:
+                st = call.getStreamStat(0)
+            except pj.Error:
+                continue
+            rx = st.rtcp.rxStat
+            out[cid] = StreamStats(rx.pkt, rx.loss, rx.jitterUsec.mean / 1000.0,
+                                   float(st.jbuf.avgDelayMsec))
+        return out

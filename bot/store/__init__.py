@@ -1,0 +1,2 @@
+"""The sqlite3 adapter: bookings (`sqlite`), the mail journal and outgoing queue (`mail`), call
+records (`calls`) and PIN lockouts (`lockouts`), over one database file."""
