@@ -12,11 +12,14 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pj = pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
 from bot.bridgewatch import BridgeWatch  # noqa: E402
-from bot.mixer import Connect, Disconnect, Mixer, Relevel, Route  # noqa: E402
+from bot.mixer import (Connect, Direction, Disconnect, Mixer, MixerError,  # noqa: E402
+                       Relevel, Route)
 from bot.settings import SipSettings  # noqa: E402
 from bot.sip import SipStack  # noqa: E402
 from bot.sipevents import (ApplyRoutes, BridgeReconciled, Reconcile,  # noqa: E402
@@ -220,3 +223,62 @@ def test_a_repair_that_keeps_failing_is_retried_ever_less_often():
     assert 3 <= watch.reconciles <= 8
     assert watch.unreachable == watch.reconciles      # a → x: no port x, reported each time
     assert watch.failed_ops == watch.reconciles and watch.repaired == 0
+
+
+OPS = st.one_of(
+    st.tuples(st.just("join"), st.sampled_from("abcde"), st.sampled_from("rs")),
+    st.tuples(st.just("move"), st.sampled_from("abcde"), st.sampled_from("rs")),
+    st.tuples(st.just("leave"), st.sampled_from("abcde")),
+    st.tuples(st.just("mute"), st.sampled_from("abcde"), st.booleans()),
+    st.tuples(st.just("listen"), st.sampled_from("abcde"), st.booleans()),
+    st.tuples(st.just("deaf"), st.sampled_from("abcde"), st.booleans()),
+    st.tuples(st.just("volume"), st.sampled_from("abcde"), st.integers(-3, 3),
+              st.sampled_from(list(Direction))),
+    st.tuples(st.just("whisper"), st.sampled_from("abcde"), st.sampled_from("abcde")),
+)
+
+
+def run_op(m: Mixer, op: tuple) -> list:
+    match op:
+        case ("join", x, room):
+            return m.join(x, room)
+        case ("move", x, room):
+            return m.move(x, room)
+        case ("leave", x):
+            return m.leave(x)
+        case ("mute", x, on):
+            return m.set_muted(x, on)
+        case ("listen", x, on):
+            return m.set_listening(x, on)
+        case ("deaf", x, on):
+            return m.set_deaf(x, on)
+        case ("volume", x, steps, direction):
+            return m.set_volume(x, steps, direction)
+        case ("whisper", x, y):
+            return m.whisper(x, y)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(OPS, min_size=1, max_size=4), max_size=12))
+def test_random_operations_batched_reach_the_core_through_only_before_or_after_routes(batches):
+    """Several mixer operations' diffs per batch (what a compound operation was before it had
+    one net diff): after every batch the bridge holds exactly the core's routes, and no state in
+    between holds a route of neither the state before the batch nor after it."""
+    stack, conf, events = fake_stack("abcde")
+    m = Mixer()
+    for batch_ops in batches:
+        before = conf.state()
+        diffs = []
+        for op in batch_ops:
+            try:
+                diffs += run_op(m, op)
+            except MixerError:
+                pass
+        after = levels(m.routes())
+        conf.history.clear()
+        stack._execute(ApplyRoutes(tuple(diffs)))
+        state = conf.state()      # levels as pjsua2 holds them: C floats
+        assert state.keys() == after.keys() and not events
+        assert all(abs(state[k] - after[k]) < 1e-6 for k in after)
+        for state in conf.history:
+            assert state.keys() <= before.keys() | after.keys()
