@@ -42,7 +42,6 @@ from bot.conference.rooms import (GAIN_BY_STEP, MAX_STEP, MIN_STEP, STEP_DB, Alr
 
 __all__ = [
     "Mixer", "Role", "Direction", "Connect", "Disconnect", "Relevel", "Route", "Diff", "apply",
-    "in_safe_order",
     "MemberInfo", "SourceInfo", "Snapshot", "RoomInfo", "RoomKind", "RoomState", "RoomStateChanged",
     "MixerError", "UnknownMember", "UnknownSource", "UnknownRoom", "AlreadyPresent",
     "RoomNotEmpty", "InvalidOperation", "IllegalTransition", "STEP_DB", "MIN_STEP", "MAX_STEP",
@@ -78,17 +77,6 @@ class Relevel:
 
 
 Diff = Connect | Disconnect | Relevel
-
-
-_ORDER = {Disconnect: 0, Relevel: 1, Connect: 2}
-
-
-def in_safe_order(diffs: Iterable[Diff]) -> list[Diff]:
-    """A diff batch as the bridge must apply it: disconnects, then re-levels, then connects
-    (stable within each kind). Applied so, no state in between holds a route that is in neither
-    the state before nor the one after: a compound change never lets anyone hear, even for one
-    frame, somebody they should hear in neither state."""
-    return sorted(diffs, key=lambda d: _ORDER[type(d)])
 
 
 def apply(routes: Iterable[Route], diffs: Iterable[Diff]) -> frozenset[Route]:

@@ -1,5 +1,6 @@
 """The voice-side service: runs the SIP adapter, feeds its events into the mixer core and the
-IVR drivers, and executes the route diffs the core returns.
+IVR drivers, and executes the route diffs the core returns (`bot.service.bridgewatch` keeps the bridge
+equal to the core: it reconciles after a failed route change and every 30 s).
 
 Owns the call → member bookkeeping, rooms' limits, the per-call event fan-out (DTMF and talk
 events to subscribers), and — with an `IvrContext` — one `bot.service.driver.CallDriver` per call:
@@ -23,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.conference.announce import AnnounceQueue, Announcement
+from bot.service.bridgewatch import RECONCILE_SECONDS, BridgeWatch
 from bot.conference.roster import Roster
 from bot.service.runs import ServiceRun
 from bot.service.driver import CallDriver, IvrContext
@@ -31,9 +33,10 @@ from bot.conference.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.service.namefiles import NameFiles
 from bot.config.settings import Route, Settings, UnknownNumber
 from bot.sip.stack import SipStack
-from bot.sip.events import (AddPlayer, Answer, CallConfirmed, CallEnded, CallMediaChanged,
-                           CallMediaReady, CallOffered, CallRinging, CommandFailed, DtmfReceived,
-                           Hangup, LevelsSampled, MakeCall, RecorderStopped, RemovePort, SipEvent,
+from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, BridgeReconciled, CallConfirmed,
+                           CallEnded, CallMediaChanged, CallMediaReady, CallOffered, CallRinging,
+                           CommandFailed, DtmfReceived, Hangup, LevelsSampled, MakeCall,
+                           Reconcile, RecorderStopped, RemovePort, RoutesFailed, SipEvent,
                            StartRecorder, StopRecorder, StreamStats, TransferRequested)
 from bot.service.switchboard import Switchboard
 from bot.conference.talk import TalkDetector, TalkEvent
@@ -76,7 +79,8 @@ class VoiceService:
     """`start()` brings up SIP on settings.sip; `stop()` hangs up everyone and exits cleanly."""
 
     def __init__(self, settings: Settings, loop: asyncio.AbstractEventLoop | None = None, *,
-                 level_interval: float | None = 0.05, ivr: IvrContext | None = None) -> None:
+                 level_interval: float | None = 0.05, ivr: IvrContext | None = None,
+                 reconcile_interval: float | None = RECONCILE_SECONDS) -> None:
         self.settings = settings
         self._loop = loop
         self.mixer = Mixer()
@@ -86,6 +90,8 @@ class VoiceService:
         self._stack: SipStack | None = None
         self.run: ServiceRun | None = None
         self._level_interval = level_interval
+        self._reconcile_interval = reconcile_interval
+        self.bridge: BridgeWatch | None = None   # keeps the bridge equal to the mixer core
         self._calls: dict[str, CallInfo] = {}
         self._joined: set[str] = set()
         self._limits: dict[str, int] = {}
@@ -120,6 +126,9 @@ class VoiceService:
         self._stack = SipStack(self.settings.sip, self._post_threadsafe,
                                level_interval=self._level_interval, call_prefix=prefix)
         await loop.run_in_executor(None, self._stack.start)
+        self.bridge = BridgeWatch(lambda: self.mixer.routes(), self._stack.submit,
+                                  interval=self._reconcile_interval)
+        self.bridge.start(loop)
         self.mixer.open_room(HOLDING_ROOM, RoomKind.WAITING)
         if self.names is not None:
             self.names.sweep()
@@ -128,6 +137,7 @@ class VoiceService:
         if self._stack is None:
             return
         stack, self._stack = self._stack, None
+        self.bridge.stop()
         for call in self._calls:
             self._causes.setdefault(call, "service stopped")
         for driver in list(self.drivers.values()):
@@ -436,6 +446,8 @@ class VoiceService:
                     rec[1].set_result("")
             case CommandFailed(AddPlayer(port=source)):   # e.g. the bridge is full: the core
                 self.stop_source(source)                    # forgets the player too
+            case RoutesFailed() | BridgeReconciled() | CommandFailed(ApplyRoutes() | Reconcile()):
+                self.bridge.on_event(event)                 # reconcile, count, log
             case CommandFailed():
                 pass
         self._fan_out(event)

@@ -16,7 +16,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.conference.mixer import Connect, Disconnect, Relevel
+from bot.conference.mixer import Connect, Disconnect, Relevel, Route
 
 
 class DtmfMethod(enum.Enum):
@@ -110,9 +110,26 @@ class CommandFailed:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class RoutesFailed:
+    """Route diffs of one `ApplyRoutes` batch the bridge did not apply, each with its error.
+    The rest of the batch was applied: the bridge now differs from the core on these routes
+    (at least) until a `Reconcile` repairs it."""
+    failed: tuple[tuple[Connect | Disconnect | Relevel, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeReconciled:
+    """The answer to `Reconcile`: the repairs applied (those in `failed` did not take),
+    and the desired routes that could not be laid because a port is not in the bridge."""
+    repairs: tuple[Connect | Disconnect | Relevel, ...]
+    failed: tuple[tuple[Connect | Disconnect | Relevel, str], ...]
+    unreachable: tuple[Route, ...]
+
+
 SipEvent = (CallOffered | CallRinging | CallConfirmed | CallMediaReady | CallMediaChanged
             | DtmfReceived | CallEnded | TransferRequested | RecorderStopped | LevelsSampled
-            | CommandFailed)
+            | CommandFailed | RoutesFailed | BridgeReconciled)
 
 
 # ---- commands (imperatives, executed on the owner thread) --------------------------------
@@ -139,6 +156,14 @@ class MakeCall:
 @dataclass(frozen=True, slots=True)
 class ApplyRoutes:
     diffs: tuple[Connect | Disconnect | Relevel, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Read the bridge's routes and repair them to `desired` (the core's routes when this was
+    queued: every batch queued before it has been applied when it runs, none after), answered
+    by `BridgeReconciled`."""
+    desired: frozenset[Route]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +196,8 @@ class RunOnOwner:
     fn: Callable[[], None]
 
 
-Command = (Answer | Hangup | MakeCall | ApplyRoutes | AddPlayer | StartRecorder | StopRecorder
-           | RemovePort | RunOnOwner)
+Command = (Answer | Hangup | MakeCall | ApplyRoutes | Reconcile | AddPlayer | StartRecorder
+           | StopRecorder | RemovePort | RunOnOwner)
 
 
 def request_user(whole_msg: str) -> str:

@@ -16,7 +16,10 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
     unknown. `onDtmfEvent` (~7 per RFC 4733 digit) is not used.
   * keep `ci = call.getInfo()` in a variable before iterating `ci.media`; a disconnected call's
     AudioMedia raises, so a call's port is dropped the moment it is disconnected.
-  * a level change is stop-then-start: re-calling `startTransmit2` keeps the old level.
+  * route diffs go to `bot.sip.bridge` (level changes, the order of a batch, read-back); a
+    batch never stops half-way: a failing diff is reported (`RoutesFailed`, counted in
+    `route_failures`) and the rest applied. `Reconcile` reads the bridge and applies the repair
+    in one step on this thread, so no batch queued after it can be undone by a stale read.
   * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
   * end of a prompt: `AudioMediaPlayer.onEof2` is raised on the media clock thread (it would
     take the GIL inside the clock tick), so it is not used; the driver knows each WAV's length
@@ -48,11 +51,13 @@ import pjsua2 as pj
 
 from bot.conference.mixer import Connect, Disconnect, Relevel
 from bot.config.settings import SipSettings
+from bot.sip.bridge import Bridge, transmit
 from bot.sip.call import LogWriter, PjAccount, PjCall
-from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, CallConfirmed, CallEnded,  # noqa: F401
-                           CallMediaChanged, CallMediaReady, CallOffered, CallRinging, Command,
-                           CommandFailed, DtmfMethod, DtmfReceived, Hangup, LevelsSampled,
-                           MakeCall, RecorderStopped, RemovePort, RunOnOwner, SipEvent,
+from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, BridgeReconciled,  # noqa: F401
+                           CallConfirmed, CallEnded, CallMediaChanged, CallMediaReady,
+                           CallOffered, CallRinging, Command, CommandFailed, DtmfMethod,
+                           DtmfReceived, Hangup, LevelsSampled, MakeCall, Reconcile,
+                           RecorderStopped, RemovePort, RoutesFailed, RunOnOwner, SipEvent,
                            StartRecorder, StopRecorder, StreamStats, TransferRequested,
                            request_user, time_prefix)
 
@@ -97,6 +102,12 @@ class SipStack:
         # recorder port id → (recorder, WAV path, the call it records)
         self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str, str]] = {}
         self._graveyard: list[object] = []
+        self._bridge = Bridge(self._ports)
+
+    @property
+    def route_failures(self) -> int:
+        """Route diffs the bridge refused since start (any thread may read it)."""
+        return self._bridge.failures
 
     # -- any thread --
     def _post(self, event: SipEvent) -> None:
@@ -226,8 +237,11 @@ class SipStack:
         try:
             match cmd:
                 case ApplyRoutes(diffs):
-                    for d in diffs:
-                        self._apply_one(d)
+                    failed = self._bridge.apply(diffs)
+                    if failed:
+                        self._post(RoutesFailed(failed))
+                case Reconcile(desired):
+                    self._post(self._bridge.reconcile(desired))
                 case Answer(call, code):
                     c = self._calls.get(call)
                     if c is not None:
@@ -255,6 +269,7 @@ class SipStack:
                     self._post(RecorderStopped(port, path))   # "" = there was no recorder
                 case RemovePort(port):
                     self._graveyard.append(self._ports.pop(port, None))
+                    self._bridge.forget_port(port)
                 case RunOnOwner(fn):
                     fn()
         except pj.Error as exc:
@@ -263,25 +278,6 @@ class SipStack:
         except RuntimeError as exc:
             log.warning("%s failed: %s", cmd, exc)
             self._post(CommandFailed(cmd, str(exc)))
-
-    def _apply_one(self, d: Connect | Disconnect | Relevel) -> None:
-        src, dst = self._ports.get(d.src), self._ports.get(d.dst)
-        if src is None or dst is None:
-            return  # a port that is gone (call ended): the bridge already dropped its routes
-        match d:
-            case Connect(level=level):
-                self._transmit(src, dst, level)
-            case Disconnect():
-                src.stopTransmit(dst)
-            case Relevel(level=level):
-                src.stopTransmit(dst)   # startTransmit2 on an existing route keeps its level
-                self._transmit(src, dst, level)
-
-    @staticmethod
-    def _transmit(src: "pj.AudioMedia", dst: "pj.AudioMedia", level: float) -> None:
-        prm = pj.AudioMediaTransmitParam()
-        prm.level = level
-        src.startTransmit2(dst, prm)
 
     def _claim_port(self, what: str) -> None:
         """Raise (→ CommandFailed) unless the bridge has a port for `what` beyond the ones
@@ -349,10 +345,11 @@ class SipStack:
 
     def _media_active(self, call: PjCall, media: "pj.AudioMedia") -> None:
         self._ports[call.call_id] = media
+        self._bridge.forget_port(call.call_id)   # a fresh port carries no routes
         # pjmedia reads (and measures) a port only while it transmits somewhere; a muted or
         # lone caller has no routes, so a silent tap into the null device (level 0) keeps its
         # getTxLevel alive for talk detection
-        self._transmit(media, self._ep.audDevManager().getPlaybackDevMedia(), 0.0)
+        transmit(media, self._ep.audDevManager().getPlaybackDevMedia(), 0.0)
         if not call.media_ready:
             call.media_ready = True
             self._post(CallMediaReady(call.call_id))
@@ -365,6 +362,7 @@ class SipStack:
 
     def _ended(self, call: PjCall, status: int, reason: str) -> None:
         self._ports.pop(call.call_id, None)
+        self._bridge.forget_port(call.call_id)
         if self._calls.pop(call.call_id, None) is not None:
             self._graveyard.append(call)  # deleted after the callback returns, never inside it
             self._post(CallEnded(call.call_id, status, reason))
@@ -380,6 +378,7 @@ class SipStack:
             log.warning("hanging up at shutdown: %s", exc.info())
         self._calls.clear()
         self._ports.clear()
+        self._bridge = Bridge(self._ports)
         self._recorders.clear()
         self._graveyard.clear()
         self._destroy()
@@ -421,14 +420,12 @@ class SipStack:
         return self.query(self._collect_routes)
 
     def _collect_routes(self) -> frozenset[tuple[str, str]]:
-        by_slot = {m.getPortId(): pid for pid, m in self._ports.items()}
-        out = set()
-        for src in by_slot.values():
-            info = self._ports[src].getPortInfo()   # keep it: a temporary's vector is freed
-            for dst_slot in info.listeners:
-                if dst_slot in by_slot:
-                    out.add((src, by_slot[dst_slot]))
-        return frozenset(out)
+        return frozenset(self._bridge.read())
+
+    def bridge_state(self) -> "concurrent.futures.Future[dict[tuple[str, str], float | None]]":
+        """The bridge's connections as (src, dst) → the level we last set on it (pjmedia 2.12
+        cannot report a connection's level; None: a connection we did not lay)."""
+        return self.query(self._bridge.read)
 
     def stream_stats(self) -> "concurrent.futures.Future[dict[str, StreamStats]]":
         return self.query(self._collect_stats)
