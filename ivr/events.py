@@ -57,6 +57,8 @@ class PromptId(enum.Enum):
     PARTICIPANT_COUNT = "participant_count"      # {count}
     MUTED = "muted"
     UNMUTED = "unmuted"
+    MUTED_BY_MODERATOR = "muted_by_moderator"
+    UNMUTED_BY_MODERATOR = "unmuted_by_moderator"
     VOLUME_UP = "volume_up"
     VOLUME_DOWN = "volume_down"
     HELP_KEYS = "help_keys"                      # the intro; then one KEY_* per binding
@@ -202,11 +204,26 @@ class PinChecked:
 class JoinResult:
     outcome: JoinOutcome
     count: int = 0           # participants in the room including this caller
+    seat: int = 0            # the seat it was given ("you are the third participant")
 
 
 @dataclass(frozen=True, slots=True)
 class RoomCount:
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MuteChanged:
+    """The owner of conference state muted or unmuted this caller: at its own keypad's
+    `SetMuted`, or by a moderator or the superuser (`by_other`)."""
+    muted: bool
+    by_other: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """Someone moved this caller into another room: counts and announcements are there now."""
+    room: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +269,8 @@ class ConferenceClosed:
 
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
-         | DialOutResult | OperatorResult | CallEnded | ConferenceNotice | ConferenceClosed)
+         | MuteChanged | Moved | DialOutResult | OperatorResult | CallEnded | ConferenceNotice
+         | ConferenceClosed)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------
@@ -359,7 +377,9 @@ class LeaveRoom:
 
 @dataclass(frozen=True, slots=True)
 class SetMuted:
-    muted: bool
+    """Mute (True), unmute (False) or toggle (None) this caller; answered by `MuteChanged`.
+    The flow keeps no mute state of its own: the owner of conference state has the only one."""
+    muted: bool | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ and then counts; while only non-barge-in audio is queued, keys are dropped.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone, tzinfo
 
@@ -45,7 +46,8 @@ from bot.config.settings import Settings
 from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
-                        EndRecording, JoinOutcome, JoinResult, JoinRoom, Level, Log,
+                        EndRecording, JoinOutcome, JoinResult, JoinRoom, Level, Log, Moved,
+                        MuteChanged,
                         NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
@@ -114,37 +116,6 @@ MAIN_MENU_KEYS: dict[str, MenuChoice] = {
 
 S = State
 _LIVE = tuple(s for s in State if s not in (S.START, S.ENDED))
-_KEYS = {S.MENU: "_menu_key", S.LANGUAGE: "_language_key", S.PIN_ENTRY: "_pin_key",
-         S.NAME_RECORDING: "_recording_key", S.NAME_CONFIRM: "_confirm_key",
-         S.IN_CONFERENCE: "_conference_key",
-         S.INVITE_NUMBER: "_number_key", S.THREEWAY_NUMBER: "_number_key",
-         S.NAME_WHO: "_who_key", S.NAME_FOR_RECORDING: "_recording_key",
-         S.NAME_FOR_CONFIRM: "_confirm_for_key"}
-# in a conference, with or without a side question (an invitation's number, naming someone)
-_IN_ROOM = (S.IN_CONFERENCE, S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_RECORDING,
-            S.NAME_FOR_CONFIRM)
-
-# The one transition table: (state, event type) → handler. Handlers set the next state.
-TRANSITIONS: dict[tuple[State, type], str] = {
-    (S.START, CallAnswered): "_answered",
-    (S.START, CallEnded): "_ended",
-    **{(s, DigitPressed): _KEYS.get(s, "_ignore") for s in _LIVE},
-    **{(s, PromptFinished): "_prompt_finished" for s in _LIVE},
-    **{(s, TimerFired): "_timer" for s in _LIVE},
-    **{(s, CallEnded): "_ended" for s in _LIVE},
-    **{(s, NameChanged): "_name_changed" for s in _LIVE},
-    **{(s, ConferenceNotice): "_notice" for s in _LIVE},
-    **{(s, ConferenceClosed): "_closed" for s in _LIVE},
-    (S.CHECKING_PIN, PinChecked): "_pin_checked",
-    (S.NAME_RECORDING, RecordingDone): "_recorded",
-    (S.JOINING, JoinResult): "_joined",
-    **{(s, RoomCount): "_room_count" for s in _IN_ROOM},
-    **{(s, DialOutResult): "_dial_result" for s in _IN_ROOM},
-    **{(s, NameAssigned): "_name_assigned" for s in _IN_ROOM},
-    (S.NAME_FOR_RECORDING, RecordingDone): "_recorded_for",
-    (S.THREEWAY_DIALING, DialOutResult): "_dial_result",
-    (S.TRANSFERRING, OperatorResult): "_operator_result",
-}
 
 
 class CallFlow(ConferenceSteps, StepsBase):
@@ -174,7 +145,7 @@ class CallFlow(ConferenceSteps, StepsBase):
             for key in event.keyword or "":
                 out += self.handle(DigitPressed(key))
             return out
-        handler = getattr(self, self._check_legal(event))
+        handler = self._check_legal(event)
         out = []
         if isinstance(event, DigitPressed):
             if event.at is not None:
@@ -183,18 +154,18 @@ class CallFlow(ConferenceSteps, StepsBase):
                 return []    # Rule 3: only non-barge-in audio is playing; the key is dropped
             out = self._stop_playback()
         try:
-            out += handler(event)
+            out += handler(self, event)
         except IllegalEvent:
             raise
         except Exception as exc:  # the barrier: our bug, not the caller's
             return self._barrier(exc)
         return out
 
-    def _check_legal(self, event) -> str:
-        name = TRANSITIONS.get((self.state, type(event)))
-        if name is None:
+    def _check_legal(self, event) -> Callable[[CallFlow, object], list]:
+        handler = TRANSITIONS.get((self.state, type(event)))
+        if handler is None:
             raise IllegalEvent(f"{type(event).__name__} is illegal in state {self.state.name}")
-        return name
+        return handler
 
     def _barrier(self, exc: Exception) -> list:
         out: list = [Log(Level.ERROR, f"call {self.call_id}: {type(exc).__name__}: {exc} "
@@ -345,7 +316,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         return [self._play(P.SAY_NAME), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
 
     def _name_changed(self, ev: NameChanged) -> list:
-        self.name_path = ev.path        # a moderator renamed this caller (bot.conference.roster)
+        self.name_path = ev.path        # a moderator renamed this caller (bot.conference.owner)
         return []
 
     def _recording_key(self, ev: DigitPressed) -> list:
@@ -385,7 +356,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         out = [self._play(P.JOINED_AS_MODERATOR if self.role is Role.MODERATOR else P.JOINED_AS_PARTICIPANT,
                           barge_in=True)]
         out.append(self._play(P.YOU_ARE_ALONE, barge_in=True) if ev.count <= 1
-                   else self._play(P.YOU_ARE_NTH, barge_in=True, n=ev.count))
+                   else self._play(P.YOU_ARE_NTH, barge_in=True, n=ev.seat or ev.count))
         return out + self._announce(P.JOIN_ANNOUNCE)
 
     def _announce(self, prompt: PromptId) -> list:
@@ -434,3 +405,39 @@ class CallFlow(ConferenceSteps, StepsBase):
         return [self._play(P.GOODBYE)] + self._hangup("no input")
 
 
+# ---- the one transition table ------------------------------------------------------------------
+# (state, event type) → the handler (a function of the flow); handlers set the next state.
+# Written after the class so that every entry is a real function: a typo fails the import.
+F = CallFlow
+_KEYS = {S.MENU: F._menu_key, S.LANGUAGE: F._language_key, S.PIN_ENTRY: F._pin_key,
+         S.NAME_RECORDING: F._recording_key, S.NAME_CONFIRM: F._confirm_key,
+         S.IN_CONFERENCE: F._conference_key,
+         S.INVITE_NUMBER: F._number_key, S.THREEWAY_NUMBER: F._number_key,
+         S.NAME_WHO: F._who_key, S.NAME_FOR_RECORDING: F._recording_key,
+         S.NAME_FOR_CONFIRM: F._confirm_for_key}
+# in a conference, with or without a side question (an invitation's number, naming someone)
+_IN_ROOM = (S.IN_CONFERENCE, S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_RECORDING,
+            S.NAME_FOR_CONFIRM)
+
+TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
+    (S.START, CallAnswered): F._answered,
+    (S.START, CallEnded): F._ended,
+    **{(s, DigitPressed): _KEYS.get(s, F._ignore) for s in _LIVE},
+    **{(s, PromptFinished): F._prompt_finished for s in _LIVE},
+    **{(s, TimerFired): F._timer for s in _LIVE},
+    **{(s, CallEnded): F._ended for s in _LIVE},
+    **{(s, NameChanged): F._name_changed for s in _LIVE},
+    **{(s, ConferenceNotice): F._notice for s in _LIVE},
+    **{(s, MuteChanged): F._mute_changed for s in _LIVE},
+    **{(s, Moved): F._moved for s in _LIVE},
+    **{(s, ConferenceClosed): F._closed for s in _LIVE},
+    (S.CHECKING_PIN, PinChecked): F._pin_checked,
+    (S.NAME_RECORDING, RecordingDone): F._recorded,
+    (S.JOINING, JoinResult): F._joined,
+    **{(s, RoomCount): F._room_count for s in _IN_ROOM},
+    **{(s, DialOutResult): F._dial_result for s in _IN_ROOM},
+    **{(s, NameAssigned): F._name_assigned for s in _IN_ROOM},
+    (S.NAME_FOR_RECORDING, RecordingDone): F._recorded_for,
+    (S.THREEWAY_DIALING, DialOutResult): F._dial_result,
+    (S.TRANSFERRING, OperatorResult): F._operator_result,
+}

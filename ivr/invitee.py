@@ -11,6 +11,8 @@ through `NotifyInviter`. Must not perform I/O or know the inviter's flow: the dr
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import enum
 
 from bot.conference.rooms import Role
@@ -34,15 +36,6 @@ class InviteeState(enum.Enum):
 
 I = InviteeState
 _LIVE = (I.CHOOSING, I.JOINING, I.IN_ROOM, I.CLOSING)
-TRANSITIONS: dict[tuple[InviteeState, type], str] = {
-    (I.RINGING, CallAnswered): "_answered",
-    (I.RINGING, CallEnded): "_ended",
-    **{(s, DigitPressed): "_key" if s is I.CHOOSING else "_ignore" for s in _LIVE},
-    **{(s, PromptFinished): "_prompt_finished" for s in _LIVE},
-    **{(s, TimerFired): "_timer" for s in _LIVE},
-    **{(s, CallEnded): "_ended" for s in _LIVE},
-    (I.JOINING, JoinResult): "_joined",
-}
 
 
 class InviteeFlow:
@@ -62,11 +55,11 @@ class InviteeFlow:
     def handle(self, event) -> list:
         if isinstance(event, SpeechRecognized):
             return [a for key in (event.keyword or "") for a in self.handle(DigitPressed(key))]
-        name = TRANSITIONS.get((self.state, type(event)))
-        if name is None:
+        handler = TRANSITIONS.get((self.state, type(event)))
+        if handler is None:
             raise IllegalEvent(f"{type(event).__name__} is illegal in state {self.state.name}")
         try:
-            return getattr(self, name)(event)
+            return handler(self, event)
         except Exception as exc:   # the barrier: end this call, tell the inviter it did not work out
             log = Log(Level.ERROR, f"invitee flow: {type(exc).__name__}: {exc} in {self.state.name}")
             return [log] + self._close(DialOutcome.FAILED, "error", [Play(P.ERROR_APOLOGY, token=self._token())])
@@ -143,3 +136,16 @@ class InviteeFlow:
             out.append(NotifyInviter(DialOutcome.FAILED))
         self.state, self._in_room = I.ENDED, False
         return out
+
+
+# (state, event type) → the handler; after the class, so every entry is a real function
+V = InviteeFlow
+TRANSITIONS: dict[tuple[InviteeState, type], Callable[[InviteeFlow, object], list]] = {
+    (I.RINGING, CallAnswered): V._answered,
+    (I.RINGING, CallEnded): V._ended,
+    **{(s, DigitPressed): V._key if s is I.CHOOSING else V._ignore for s in _LIVE},
+    **{(s, PromptFinished): V._prompt_finished for s in _LIVE},
+    **{(s, TimerFired): V._timer for s in _LIVE},
+    **{(s, CallEnded): V._ended for s in _LIVE},
+    (I.JOINING, JoinResult): V._joined,
+}

@@ -6,12 +6,12 @@ import pytest
 from bot.conference.rooms import Direction, Role
 from flow_fixtures import (BOOKING, MENU_NUMBER, T0, answer, config, finish, new_flow, of, press,
                            prompts)
-from ivr.events import (AssignName, EndRecording, NameAssigned, RecordingDone, RecordName,
-                        BridgeInvitee, CallAnswered, CallEnded, CancelTimer, DialOut, DialOutcome,
-                        DialOutResult, DialPurpose, DigitPressed, Hangup, JoinOutcome, JoinResult,
-                        JoinRoom, LeaveRoom, NotifyInviter, PinChecked, PromptFinished, PromptId as P,
-                        Play, QueryRoomCount, RoomCount, SetMuted, SetVolume, StartTimer, Timer,
-                        TimerFired)
+from ivr.events import (AnnounceToRoom, AssignName, BridgeInvitee, CallAnswered, CallEnded,
+                        CancelTimer, DialOut, DialOutcome, DialOutResult, DialPurpose,
+                        DigitPressed, EndRecording, Hangup, JoinOutcome, JoinResult, JoinRoom,
+                        LeaveRoom, Moved, MuteChanged, NameAssigned, NotifyInviter, PinChecked,
+                        Play, PromptFinished, PromptId as P, QueryRoomCount, RecordingDone,
+                        RecordName, RoomCount, SetMuted, SetVolume, StartTimer, Timer, TimerFired)
 from ivr.guard import DialOutGuard, DialOutLimits
 from ivr.invitee import InviteeFlow, InviteeState
 from ivr.keypad import compile_keypad
@@ -28,12 +28,27 @@ def in_room(moderator: bool = False, **kw):
     return flow
 
 
-def test_star_six_toggles_mute():
+def test_star_six_asks_the_owner_to_toggle_and_says_what_it_answers():
     flow = in_room()
     out = press(flow, "*6")
-    assert of(out, SetMuted) == [SetMuted(True)] and prompts(out) == [P.MUTED]
-    out = press(flow, "*6")
-    assert of(out, SetMuted) == [SetMuted(False)] and prompts(out) == [P.UNMUTED]
+    assert of(out, SetMuted) == [SetMuted(None)] and prompts(out) == []
+    assert prompts(flow.handle(MuteChanged(True))) == [P.MUTED]
+    press(flow, "*6")
+    assert prompts(flow.handle(MuteChanged(False))) == [P.UNMUTED]
+
+
+def test_a_third_partys_mute_and_move_reach_the_callers_flow():
+    """The flow keeps no mute state: after a moderator's mute its *6 still only asks the owner
+    (which then unmutes); after a move its count and announcements are for the new room."""
+    flow = in_room()
+    assert prompts(flow.handle(MuteChanged(True, by_other=True))) == [P.MUTED_BY_MODERATOR]
+    assert of(press(flow, "*6"), SetMuted) == [SetMuted(None)]
+    flow.handle(Moved("CB-7K2Q9-sep1"))
+    assert of(press(flow, "*#"), QueryRoomCount) == [QueryRoomCount("CB-7K2Q9-sep1")]
+    flow.handle(RoomCount(2))
+    out = press(flow, "*0")
+    assert of(out, LeaveRoom) == [LeaveRoom("CB-7K2Q9-sep1")]
+    assert {a.room for a in of(out, AnnounceToRoom)} == {"CB-7K2Q9-sep1"}
 
 
 def test_unfinished_sequence_times_out_and_is_forgotten():
@@ -89,7 +104,7 @@ def test_leave_key_leaves_says_goodbye_and_hangs_up():
 def test_configured_keypad_is_what_runs():
     from ivr.keypad import compile_keypad
     flow = in_room(keypad=compile_keypad({"1": "toggle_mute", "0": "leave"}))
-    assert of(press(flow, "1"), SetMuted) == [SetMuted(True)]
+    assert of(press(flow, "1"), SetMuted) == [SetMuted(None)]
     assert of(press(flow, "*6"), SetMuted) == []
 
 

@@ -156,7 +156,7 @@ def test_each_wrong_pin_is_logged_without_its_digits():
 def test_keypad_actions_that_change_something_are_logged():
     flow = in_room()
     out = press(flow, "*6")
-    assert any("muted" in line.message for line in of(out, Log))
+    assert any("mute" in line.message for line in of(out, Log))
     out = press(flow, "*7")
     assert any("listen volume +1" in line.message for line in of(out, Log))
 

@@ -46,7 +46,7 @@ class FakeVoice:
     def stop_source(self, source):
         self.log.append(("stop", source))
 
-    def join_room(self, call, room, role, muted, limit, name=None):
+    def join_room(self, call, room, role, muted, limit, name=None, kind=None):
         self.log.append(("join", call, room))
         return ev.JoinResult(ev.JoinOutcome.JOINED, 1)
 

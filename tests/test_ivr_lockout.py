@@ -45,8 +45,8 @@ async def _call(voice: VoiceService, phone, port: int, digits: str | None) -> li
     if digits is not None:
         await until_asking(voice, call, State.PIN_ENTRY)
         await asyncio.to_thread(phone.send_digits, digits)
-    await voice.wait_for(lambda: call not in voice.calls() or call in voice._joined, 30)
-    if call in voice._joined:
+    await voice.wait_for(lambda: call not in voice.calls() or voice.members.seat_of(call) is not None, 30)
+    if voice.members.seat_of(call) is not None:
         voice.hangup(call, 200)
         await voice.wait_for(lambda: call not in voice.calls(), 10)
         return driver.history + ["joined"]

@@ -3,7 +3,7 @@ phone's tone), trimmed, played back, kept with 1 — and a caller joining later 
 name to the one already in the room: energy outside the callers' tone bands in the other's
 recording while the announcement plays, and none once it has ended. Then the moderator (the
 first caller) gives the participant who joined last a new name with *2 # (its own tone), which
-the roster keeps."""
+the owner of conference state keeps."""
 from __future__ import annotations
 
 import asyncio
@@ -85,11 +85,12 @@ def _run(tmp: Path) -> dict:
             await asyncio.to_thread(first.send_digits, "#")
             await until_asking(voice, a, State.NAME_FOR_CONFIRM, timeout=15)
             await asyncio.to_thread(first.send_digits, "1")
-            await voice.wait_for(lambda: voice.roster.get(b).name_path != out["name_path"], 10)
-            out["assigned"] = voice.roster.get(b).name_path
+            await voice.wait_for(lambda: voice.members.seat_of(b).name != out["name_path"], 10)
+            out["assigned"] = voice.members.seat_of(b).name
             await voice.wait_for(lambda: voice.drivers[b].flow.name_path == out["assigned"], 5)
             out["flow_name"] = voice.drivers[b].flow.name_path
-            out["roster"] = [(e.call, e.role.value, e.position) for e in voice.roster.of_room(room)]
+            out["roster"] = [(e.call, e.role.value, e.seat)
+                             for e in voice.members.conf.members(room)]
             out["calls"] = (a, b)
             # read now: the recordings are removed once the conference is over
             out["name_audio"] = read_wav(out["name_path"])
@@ -139,7 +140,7 @@ def test_a_joining_callers_name_is_announced_to_the_others(names):
     assert float(np.percentile(after, 80)) < 0.01, after
 
 
-def test_the_moderator_names_the_last_who_joined_and_the_roster_keeps_it(names):
+def test_the_moderator_names_the_last_who_joined_and_the_owner_keeps_it(names):
     a, b = names["calls"]
     assert names["roster"] == [(a, "moderator", 1), (b, "participant", 2)]
     path = names["assigned"]

@@ -68,7 +68,7 @@ class FakeVoice:
     def hangup(self, call, code=603, cause=None): self.log.append(("hangup",))
     def transfer_to_operator(self, driver, uri): self.log.append(("operator", uri))
 
-    def join_room(self, call, room, role, muted, limit, name=None):
+    def join_room(self, call, room, role, muted, limit, name=None, kind=None):
         self.log.append(("join", room))
         return ev.JoinResult(ev.JoinOutcome.JOINED, 1)
 

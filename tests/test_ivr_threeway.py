@@ -110,7 +110,7 @@ async def act_threeway(voice, phones, settings, marks, out) -> None:
                    "dialled": {x: voice.calls()[x].dialled for x in (b, c)},
                    "legs": {x: voice.board.legs[x].kind for x in (b, c)},
                    "flow_parties": voice.drivers[a].flow.parties,
-                   "limit": voice._limits[room],     # set by whoever entered the room first
+                   "limit": voice.members.conf.limit(room),      # the ad-hoc conference's
                    "ports": {b: str(b_phone.sip_port), c: str(c_phone.sip_port)}}
     await steady(voice)
     await measure(marks, "3pty", "a", "b", "c")

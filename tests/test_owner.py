@@ -78,12 +78,25 @@ def test_leaving_says_who_left_with_its_name_and_an_adhoc_conference_closes_when
     assert "3pty-1" not in c.conferences()
 
 
-def test_a_booked_conference_stays_open_when_empty_until_it_is_closed():
-    c = owner_with("a")
+def test_a_booked_conference_closes_when_it_empties_and_opens_again_for_the_next_caller():
+    c = owner_with("a", "b")
     c.join("a", CONF)
-    c.gone("a")
+    assert c.gone("a").facts[-1] == ConferenceClosed(CONF) and CONF not in c.conferences()
+    assert c.sizes() == {"conferences": 0, "members": 0, "mixer_rooms": 1,     # the holding room
+                         "mixer_members": 1, "mixer_sources": 0}               # b, not yet in
+    c.open(CONF, ConferenceKind.BOOKED, 5)
+    assert c.join("b", CONF).facts[0].seat == 1
+
+
+def test_a_standing_room_stays_open_and_its_limit_follows_a_reload():
+    c = owner_with("a", "b", kind=ConferenceKind.STANDING, limit=1)
+    c.join("a", CONF)
+    c.leave("a")
     assert CONF in c.conferences()
-    assert c.close(CONF).facts == (ConferenceClosed(CONF),) and CONF not in c.conferences()
+    c.join("a", CONF)
+    assert isinstance(c.join("b", CONF).facts[0], RoomFull)
+    c.set_limit(CONF, 2)
+    assert isinstance(c.join("b", CONF).facts[0], MemberJoined)
 
 
 # ---- permissions --------------------------------------------------------------------------------
@@ -207,3 +220,29 @@ def test_the_reference_mixer_agrees_a_muted_joiner_is_never_heard():
     out = refmix.mix(c.mixer.routes(), frames, sinks=("a", "b"))
     assert int(np.abs(out["a"]).max()) == 0                 # a hears nothing of b
     assert int(out["b"].max()) == 1000                      # b hears a
+
+
+# ---- what the roster did (moved here: the owner has the only copy) -------------------------------
+
+def test_find_by_seat_or_the_last_who_joined_never_the_asker():
+    c = owner_with("mod", "a", "b", "x", "d")
+    c.open("CB-2", ConferenceKind.BOOKED, 5)
+    for call, role in (("mod", Role.MODERATOR), ("a", Role.PARTICIPANT), ("b", Role.PARTICIPANT)):
+        c.join(call, CONF, role)
+    c.join("x", "CB-2")
+    assert c.find(CONF, 2).call == "a" and c.find(CONF, 3).call == "b"
+    assert c.find(CONF, LAST_JOINED, exclude="mod").call == "b"
+    assert c.find(CONF, 1, exclude="mod") is None and c.find(CONF, 9) is None
+    c.leave("b")
+    c.join("d", CONF)                                     # seat 3 is free again: d takes it
+    assert c.find(CONF, 3).call == "d"
+    assert [s.call for s in c.members(CONF)] == ["mod", "a", "d"]
+
+
+def test_a_name_given_on_joining_is_kept_and_a_leave_forgets_the_member():
+    c = owner_with("a")
+    c.join("a", CONF, Role.MODERATOR, name="/n/a.wav")
+    s = c.seat_of("a")
+    assert (s.conference, s.role, s.seat, s.name) == (CONF, Role.MODERATOR, 1, "/n/a.wav")
+    c.leave("a")
+    assert c.seat_of("a") is None and c.members(CONF) == ()

@@ -22,12 +22,18 @@ class FakeVoice:
     drivers: dict = field(default_factory=dict)
 
     def calls(self):
-        return {c: SimpleNamespace(room=r) for c, r in self.rooms_of.items()}
+        return {c: SimpleNamespace(room=None) for c in self.rooms_of}
+
+    def room_of(self, call):
+        return self.rooms_of.get(call)
+
+    def driver_of(self, call):
+        return self.drivers.get(call)
 
     def hangup(self, call: str, code: int = 603, cause: str | None = None) -> None:
         self.hung_up.append((call, code))
 
-    def join_room(self, call, room, role, muted, limit):
+    def join_room(self, call, room, role, muted, limit, name=None, kind=None):
         self.joined.append((call, room, role))
         return ev.JoinResult(ev.JoinOutcome.JOINED, 2)
 

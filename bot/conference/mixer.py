@@ -317,6 +317,13 @@ class Mixer:
                         out[(s, d)] = level
         return frozenset(Route(s, d, lv) for (s, d), lv in out.items())
 
+    def routes_of(self, member_id: str) -> frozenset[Route]:
+        """The routes from or to one member (O(its routes), not O(all routes))."""
+        return frozenset(Route(s, d, lv) for (s, d), lv in self._incident((member_id,)).items())
+
+    def has_source(self, source_id: str) -> bool:
+        return source_id in self._sources
+
     def member(self, member_id: str) -> MemberInfo:
         return self._member(member_id).info()
 

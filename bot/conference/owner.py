@@ -29,7 +29,8 @@ LAST_JOINED = 0           # the seat that means "whoever joined last"
 
 
 class ConferenceKind(enum.Enum):
-    BOOKED = "booked"         # a booking's conference, named by its reference
+    BOOKED = "booked"         # a booking's conference, named by its reference (closed when it
+                              # empties; the next caller with its PIN opens it again)
     STANDING = "standing"     # a [[rooms]] room, open while the service runs
     ADHOC = "adhoc"           # a 3PTY or operator meeting: gone when its last member leaves
 
@@ -148,6 +149,13 @@ class Conferences:
         else:
             c.limit = limit
 
+    def set_limit(self, conference: str, limit: int) -> None:
+        """A new limit for an open conference (a booking change, a config reload); the members
+        already inside stay."""
+        c = self._conferences.get(conference)
+        if c is not None:
+            c.limit = limit
+
     def limit(self, conference: str) -> int | None:
         c = self._conferences.get(conference)
         return c.limit if c is not None else None
@@ -174,6 +182,7 @@ class Conferences:
         seat = next(s for s in range(1, len(c.seats) + 2) if s not in c.seats)
         self._order += 1
         diffs = self.mixer.move(call, conference, muted=muted, role=role)
+        self.mixer.take_events()    # room state facts: nobody reads them yet (bounded)
         c.seats[seat] = call
         self._members[call] = Seat(call, conference, role, seat, name, "", self._order)
         facts: tuple[Fact, ...] = (MemberJoined(call, conference, role, seat, len(c.seats)),)
@@ -189,9 +198,10 @@ class Conferences:
         c = self._conferences[s.conference]
         del c.seats[s.seat]
         diffs = self.mixer.move(call, HOLDING, muted=False)
+        self.mixer.take_events()
         facts: tuple[Fact, ...] = (MemberLeft(call, s.conference, s.seat, s.name),)
-        if not c.seats and c.kind is ConferenceKind.ADHOC:
-            facts += self._close(c.id)
+        if not c.seats and c.kind is not ConferenceKind.STANDING:
+            facts += self._close(c.id)         # bounded: nobody left, nothing kept
         return Change(tuple(diffs), facts)
 
     def gone(self, call: str) -> Change:
@@ -199,14 +209,18 @@ class Conferences:
         out = self.leave(call)
         if self._known(call):
             out += Change(tuple(self.mixer.leave(call)))
+            self.mixer.take_events()
         return out
 
-    def close(self, conference: str) -> Change:
-        """A conference is over (its booking ended or was cancelled) and empty: forget it."""
-        c = self._conferences.get(conference)
-        if c is None or c.seats:
-            return Change()
-        return Change((), self._close(conference))
+    def drop_room(self, room: str) -> None:
+        """A room that is no conference any more has played its last announcement: close it in
+        the mixer too (an announcement still playing kept it open)."""
+        if room not in self._conferences and room != HOLDING:
+            try:
+                self.mixer.close_room(room)
+            except Exception:  # noqa: BLE001 - unknown, or still in use
+                pass
+        self.mixer.take_events()
 
     # ---- what members do to each other ---------------------------------------------------------
 
@@ -282,6 +296,13 @@ class Conferences:
 
     def muted(self, call: str) -> bool:
         return self.mixer.member(call).muted
+
+    def sizes(self) -> dict[str, int]:
+        """The sizes of its tables (for the soak benchmark and, later, metrics)."""
+        snap = self.mixer.snapshot()
+        return {"conferences": len(self._conferences), "members": len(self._members),
+                "mixer_rooms": len(snap.rooms), "mixer_members": len(snap.members),
+                "mixer_sources": len(snap.sources)}
 
     # ---- internals ------------------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class BookingWatch:
         self.core.settings = self.voice.settings.conference     # follows config reloads
         refs = self._live_references()
         bookings = await self._read(lambda: {r: self.store.get(r) for r in refs}) if refs else {}
+        for ref, b in bookings.items():      # a booking changed by mail: its new size applies
+            if b is not None and b.active:
+                self.voice.members.conf.set_limit(ref, b.participants)
         now = self.voice.ivr.clock()
         decisions = self.core.tick(bookings, now)
         while decisions:

@@ -23,7 +23,7 @@ import concurrent.futures
 import itertools
 import logging
 import wave
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,6 +33,7 @@ from typing import Protocol
 import numpy as np
 
 from bot.store.calls import CallRecords, call_log
+from bot.conference.owner import ConferenceKind
 from bot.conference.rooms import Direction, Role
 from ivr import events as ev
 from ivr.catalog import Catalog, Recording, resolve
@@ -42,6 +43,7 @@ from ivr.speech.tap import Recognize, SpeechInput
 
 log = logging.getLogger("confbot.ivr")
 
+MEMO_MAX = 2048                      # rendered prompts remembered (LRU): warm ones cost no hop
 PIN_MARGIN = timedelta(hours=24)     # PinChecked wants bookings near the window, not only inside
 NAME_FLOOR_DBFS = -45.0              # a "name" whose loudest 10 ms stay below this is silence
 _LOG_LEVELS = {ev.Level.DEBUG: logging.DEBUG, ev.Level.INFO: logging.INFO,
@@ -65,7 +67,7 @@ class Prompts:
                  executor: concurrent.futures.Executor | None = None) -> None:
         self.catalog, self.cache = catalog, cache
         self._executor = executor
-        self._memo: dict[tuple, tuple[str, float]] = {}
+        self._memo: OrderedDict[tuple, tuple[str, float]] = OrderedDict()   # LRU, MEMO_MAX
         self._derived: dict[str, set[Path]] = {}    # a caller's recording → cache files made of it
 
     def _render(self, prompt: ev.PromptId, params: ev.Params, lang: str
@@ -83,6 +85,7 @@ class Prompts:
         except TypeError:        # unhashable parameter values: render every time
             key, hit = None, None
         if hit is not None:
+            self._memo.move_to_end(key)
             return hit
         loop = asyncio.get_running_loop()
         out, recordings, made = await loop.run_in_executor(self._executor, self._render, prompt,
@@ -91,14 +94,16 @@ class Prompts:
             self._derived.setdefault(r, set()).update(made)
         if key is not None:
             self._memo[key] = out
+            if len(self._memo) > MEMO_MAX:
+                self._memo.popitem(last=False)
         return out
 
     def forget(self, recording: str) -> None:
         """A caller's recording is gone: drop what was rendered from it (memo and cache)."""
         for path in self._derived.pop(recording, ()):
             path.unlink(missing_ok=True)
-        self._memo = {k: v for k, v in self._memo.items()
-                      if not any(value == recording for _name, value in k[1])}
+        for k in [k for k in self._memo if any(value == recording for _name, value in k[1])]:
+            del self._memo[k]
 
     async def file(self, path: str) -> tuple[str, float]:
         loop = asyncio.get_running_loop()
@@ -127,11 +132,12 @@ class VoicePort(Protocol):
     def play_to(self, call: str, source: str, path: str) -> None: ...
     def stop_source(self, source: str) -> None: ...
     def announce(self, room: str, path: str, seconds: float, exclude: str | None = None) -> None: ...
-    def join_room(self, call: str, room: str, role: Role, muted: bool,
-                  limit: int | None, name: str | None = None) -> ev.JoinResult: ...
+    def join_room(self, call: str, room: str, role: Role, muted: bool, limit: int | None,
+                  name: str | None = None, kind: ConferenceKind | None = None
+                  ) -> ev.JoinResult: ...
     def assign_name(self, room: str, position: int, path: str, by: str) -> bool: ...
     def leave_room(self, call: str) -> None: ...
-    def set_muted(self, call: str, muted: bool) -> None: ...
+    def set_muted(self, call: str, muted: bool | None) -> bool: ...
     def set_volume(self, call: str, direction: Direction, steps: int) -> None: ...
     def room_count(self, room: str) -> int: ...
     def start_recording(self, call: str, path: str) -> "asyncio.Future[str]": ...
@@ -186,7 +192,7 @@ class IvrContext:
         fut.add_done_callback(self.background.discard)
 
     def transcribe(self, path: str) -> "asyncio.Future[str] | None":
-        """A recorded name as text for the roster, recognised free-form in a worker thread
+        """A recorded name as text for the owner of conference state, recognised free-form in a worker thread
         (a second or two); None when speech input is off."""
         model = self.speech
         if model is None:
@@ -375,7 +381,7 @@ class CallDriver:
                     role=a.role.value))
             case ev.JoinRoom(room, role, muted, name):
                 result = self.voice.join_room(self.call, room, role, muted, self._limit(room),
-                                              name=name)
+                                              name=name, kind=self._kind(room))
                 self.feed_soon(result)
             case ev.AssignName(room, position, path):
                 self.feed_soon(ev.NameAssigned(self.voice.assign_name(room, position, path,
@@ -409,6 +415,14 @@ class CallDriver:
                 self.voice.hangup(self.call, cause=reason)
             case _:
                 raise TypeError(f"unknown action {a!r}")
+
+    def _kind(self, room: str) -> ConferenceKind | None:
+        booking = getattr(self.flow, "booking", None)
+        if booking is not None and booking.reference == room:
+            return ConferenceKind.BOOKED
+        if getattr(self.flow, "threeway", False):
+            return ConferenceKind.ADHOC
+        return None          # a [[rooms]] room (or, unknown there, an ad-hoc one)
 
     def _limit(self, room: str) -> int | None:
         booking = getattr(self.flow, "booking", None)

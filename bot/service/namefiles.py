@@ -2,7 +2,7 @@
 
 A caller's name recordings are `<names_dir>/<call>-<n>.wav` (every attempt, and the names a
 moderator records for others; the driver lists what it recorded). They are needed while the caller is
-in the room (the roster, renaming) and after it left, for its "… has left" announcement and by a
+in the room (its seat in the owner, renaming) and after it left, for its "… has left" announcement and by a
 moderator who named someone still there — so they go when the conference they were recorded for
 is over: its room empty and its announcements played. A call that never reached a room has its
 files removed when it ends. What the prompt renderer made of a recording goes with it

@@ -22,7 +22,9 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
+from bot.conference.owner import ConferenceKind
 from bot.conference.rooms import Role
 from bot.sip.events import BUSY_CODES, NO_ANSWER_CODES
 from ivr import events as ev
@@ -58,8 +60,23 @@ def outcome_of(status: int) -> ev.DialOutcome:
     return ev.DialOutcome.FAILED
 
 
+class SwitchboardPort(Protocol):
+    """What the switchboard asks of the voice service, and nothing more."""
+    settings: object
+    ivr: object
+
+    def calls(self) -> dict: ...
+    def room_of(self, call: str) -> str | None: ...
+    def driver_of(self, call: str): ...
+    def new_driver(self, call: str, flow): ...
+    def place_call(self, uri: str, dialled: str) -> str: ...
+    def join_room(self, call: str, room: str, role: Role, muted: bool, limit: int | None,
+                  name: str | None = None, kind=None) -> ev.JoinResult: ...
+    def hangup(self, call: str, code: int = 603, cause: str | None = None) -> None: ...
+
+
 class Switchboard:
-    def __init__(self, voice) -> None:
+    def __init__(self, voice: SwitchboardPort) -> None:
         self.voice = voice
         self.legs: dict[str, Leg] = {}
 
@@ -80,8 +97,7 @@ class Switchboard:
         self._add(call, Leg(LegKind.OPERATOR, driver.call))
 
     def referred(self, referrer: str, new_call: str, target: str) -> None:
-        info = self.voice.calls().get(referrer)
-        if info is None or info.room is None:
+        if self.voice.room_of(referrer) is None:
             log.info("%s referred the bot to %s but is in no conference: declined", referrer,
                      target)
             self.voice.hangup(new_call, 603, cause="refer declined")
@@ -111,7 +127,7 @@ class Switchboard:
         leg.answered = True
         if leg.ring_timer is not None:
             leg.ring_timer.cancel()
-        owner = self.voice.drivers.get(leg.owner)
+        owner = self.voice.driver_of(leg.owner)
         match leg.kind:
             case LegKind.INVITE:
                 flow = InviteeFlow(leg.room, leg.inviter, leg.title)
@@ -130,19 +146,20 @@ class Switchboard:
                     self.voice.hangup(call, cause="caller gone")
                     return
                 room = f"op-{leg.owner}"
-                self.voice.join_room(leg.owner, room, Role.PARTICIPANT, False, 2)
-                self.voice.join_room(call, room, Role.OPERATOR, False, 2)
+                self.voice.join_room(leg.owner, room, Role.PARTICIPANT, False, 2,
+                                     kind=ConferenceKind.ADHOC)
+                self.voice.join_room(call, room, Role.OPERATOR, False, 2, kind=ConferenceKind.ADHOC)
                 if owner is not None:
                     owner.feed(ev.OperatorResult(True))
             case LegKind.REFER:
                 self._join_referred(leg, call)
 
     def _join_referred(self, leg: Leg, call: str) -> None:
-        info = self.voice.calls().get(leg.owner)
-        if info is None or info.room is None:    # the referrer hung up or left meanwhile
+        room = self.voice.room_of(leg.owner)
+        if room is None:    # the referrer hung up or left meanwhile
             self.voice.hangup(call, cause="referrer gone")
             return
-        result = self.voice.join_room(call, info.room, Role.PARTICIPANT, False, None)
+        result = self.voice.join_room(call, room, Role.PARTICIPANT, False, None)
         if result.outcome is ev.JoinOutcome.FULL:
             self.voice.hangup(call, 486, cause="room full")
 
@@ -158,7 +175,7 @@ class Switchboard:
 
     def notify_inviter(self, driver, outcome: ev.DialOutcome) -> None:
         leg = self.legs.get(driver.call)
-        owner = self.voice.drivers.get(leg.owner) if leg is not None else None
+        owner = self.voice.driver_of(leg.owner) if leg is not None else None
         if owner is not None:
             owner.feed_soon(ev.DialOutResult(driver.call, outcome))
 
@@ -169,7 +186,7 @@ class Switchboard:
         if leg is not None:
             if leg.ring_timer is not None:
                 leg.ring_timer.cancel()
-            owner = self.voice.drivers.get(leg.owner)
+            owner = self.voice.driver_of(leg.owner)
             if not leg.answered and owner is not None:
                 if leg.kind is LegKind.OPERATOR:
                     owner.feed(ev.OperatorResult(False))

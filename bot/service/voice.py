@@ -25,10 +25,11 @@ from datetime import timedelta
 
 from bot.conference.announce import AnnounceQueue, Announcement
 from bot.service.bridgewatch import RECONCILE_SECONDS, BridgeWatch
-from bot.conference.roster import Roster
 from bot.service.runs import ServiceRun
 from bot.service.driver import CallDriver, IvrContext
 from bot.service.lockouts import LockoutKeeper
+from bot.conference.owner import HOLDING, ConferenceKind
+from bot.service.members import Members
 from bot.conference.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
 from bot.service.namefiles import NameFiles
 from bot.config.settings import Route, Settings, UnknownNumber
@@ -49,7 +50,7 @@ log = logging.getLogger("confbot.voice")
 
 BUSY, NOT_FOUND = 486, 404
 EVENT_HISTORY = 10_000
-HOLDING_ROOM = "~ivr"          # callers in the IVR: a WAITING room, nobody hears anybody
+HOLDING_ROOM = HOLDING        # callers in the IVR: a WAITING room, nobody hears anybody
 
 
 def guards(settings: Settings) -> tuple[PinGuard, DialOutGuard]:
@@ -71,7 +72,7 @@ class CallInfo:
     call: str
     dialled: str
     caller: str
-    room: str | None       # the conference it is in (or answered for); None before routing
+    room: str | None       # without the IVR: the direct-access room it was answered for
     outgoing: bool = False
 
 
@@ -83,7 +84,7 @@ class VoiceService:
                  reconcile_interval: float | None = RECONCILE_SECONDS) -> None:
         self.settings = settings
         self._loop = loop
-        self.mixer = Mixer()
+        self.members = Members(self)   # the one owner of who is where (bot.conference.owner)
         self.talk = TalkDetector()
         self.ivr = ivr
         self.clock_rate = settings.sip.clock_rate
@@ -93,8 +94,6 @@ class VoiceService:
         self._reconcile_interval = reconcile_interval
         self.bridge: BridgeWatch | None = None   # keeps the bridge equal to the mixer core
         self._calls: dict[str, CallInfo] = {}
-        self._joined: set[str] = set()
-        self._limits: dict[str, int] = {}
         self._recorders: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
         self._causes: dict[str, str] = {}     # call → why confbot hung it up (logs, records)
         self.drivers: dict[str, CallDriver] = {}
@@ -111,7 +110,6 @@ class VoiceService:
         self._changed = asyncio.Event()
         self._seq = 0
         self.announcements = AnnounceQueue()
-        self.roster = Roster()      # who is in which conference, under what name
         self.names = NameFiles(ivr.names_dir, ivr.prompts.forget) if ivr is not None else None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -129,7 +127,6 @@ class VoiceService:
         self.bridge = BridgeWatch(lambda: self.mixer.routes(), self._stack.submit,
                                   interval=self._reconcile_interval)
         self.bridge.start(loop)
-        self.mixer.open_room(HOLDING_ROOM, RoomKind.WAITING)
         if self.names is not None:
             self.names.sweep()
 
@@ -148,23 +145,34 @@ class VoiceService:
         if self.lockouts is not None:
             await self.lockouts.stop()
         self._calls.clear()
-        self._joined.clear()
         self.drivers.clear()
-        self.mixer = Mixer()   # every call is gone with the stack
+        self.members = Members(self)   # every call is gone with the stack
 
     def reconfigure(self, settings: Settings) -> None:
         """A reload: new calls route with the new tables; running calls keep their flows."""
         self.settings = settings
         self.flow_config = FlowConfig.from_settings(settings)
+        for r in settings.rooms:      # a standing room's new maximum applies at once
+            self.members.conf.set_limit(r.name, r.max_participants)
 
     # ---- inspection and control -----------------------------------------------------------
 
+    @property
+    def mixer(self) -> Mixer:
+        """The route engine inside the owner of conference state (read it; change it only
+        through `members`)."""
+        return self.members.conf.mixer
+
     def rooms(self) -> dict[str, tuple[str, ...]]:
         """Room name → the calls joined to it (in the bridge), sorted."""
-        out: dict[str, list[str]] = {}
-        for cid in self._joined:
-            out.setdefault(self._calls[cid].room, []).append(cid)
-        return {r: tuple(sorted(m)) for r, m in sorted(out.items())}
+        return self.members.rooms()
+
+    def driver_of(self, call: str) -> CallDriver | None:
+        return self.drivers.get(call)
+
+    def room_of(self, call: str) -> str | None:
+        seat = self.members.seat_of(call)
+        return seat.conference if seat is not None else None
 
     def calls(self) -> dict[str, CallInfo]:
         return dict(self._calls)
@@ -172,13 +180,11 @@ class VoiceService:
     def subscribe(self, listener: Callable[[SipEvent | TalkEvent], None]) -> None:
         self._listeners.append(listener)
 
-    def set_muted(self, call: str, muted: bool) -> None:
-        if call in self._joined:
-            self._execute(self.mixer.set_muted(call, muted))
+    def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
+        return self.members.set_muted(call, muted, by)
 
     def set_volume(self, call: str, direction: Direction, steps: int) -> None:
-        if call in self._joined:
-            self._execute(self.mixer.set_volume(call, steps, direction))
+        self.members.set_volume(call, direction, steps)
 
     def apply(self, diffs: list[Diff]) -> None:
         """Execute the diffs a mixer operation returned: `v.apply(v.mixer.whisper(a, b))`.
@@ -235,7 +241,7 @@ class VoiceService:
     def stop_source(self, source: str) -> None:
         if self._stack is None:
             return
-        if any(s.id == source for s in self.mixer.snapshot().sources):
+        if self.mixer.has_source(source):
             self._execute(self.mixer.remove_source(source))
         self._stack.submit(RemovePort(source))   # the mixer may have dropped it with its member
 
@@ -243,7 +249,7 @@ class VoiceService:
         """Play a WAV into a room once the room's previous announcement has played (see
         `bot.conference.announce`: one at a time per room, duplicates of a burst dropped); not to
         `exclude` (the caller it is about)."""
-        if self._stack is None or room not in self.rooms():
+        if self._stack is None or not self.members.count(room):
             return
         start = self.announcements.offer(Announcement(room, path, seconds, exclude))
         if start is not None:
@@ -258,87 +264,35 @@ class VoiceService:
 
     def _announcement_played(self, room: str, source: str) -> None:
         self.stop_source(source)
+        if not self.members.count(room):
+            self.members.conf.drop_room(room)    # it may have closed while this played
         nxt = self.announcements.finished(room)
         if nxt is None:
             self._room_maybe_idle(room)
             return
-        if self._stack is None or room not in self.rooms():
+        if self._stack is None or not self.members.count(room):
             self.announcements.forget(room)
             self._room_maybe_idle(room)
             return
         self._play_announcement(nxt)
 
-    def join_room(self, call: str, room: str, role: Role, muted: bool,
-                  limit: int | None, name: str | None = None) -> ev.JoinResult:
+    def join_room(self, call: str, room: str, role: Role, muted: bool, limit: int | None,
+                  name: str | None = None, kind: ConferenceKind | None = None) -> ev.JoinResult:
         if call not in self._calls or not self._is_member(call):
             return ev.JoinResult(ev.JoinOutcome.FULL)
-        if room not in self._limits:
-            rs = self.settings.room(room)
-            self._limits[room] = limit or (rs.max_participants if rs is not None
-                                           else self.settings.capacity.room_max)
-        members = self.rooms().get(room, ())
-        if call not in members and len(members) >= self._limits[room]:
-            log.info("%s for room %r refused: full (%d/%d)", call, room, len(members),
-                     self._limits[room])
-            return ev.JoinResult(ev.JoinOutcome.FULL, len(members))
-        diffs = self.mixer.move(call, room)
-        self.mixer.set_role(call, role)
-        diffs += self.mixer.set_muted(call, muted)
-        self._execute(diffs)
-        self._calls[call] = replace(self._calls[call], room=room)
-        self._joined.add(call)
-        log.info("%s joined room %r as %s%s (%d/%d)", call, room, role.name.lower(),
-                 ", muted" if muted else "", len(members) + 1, self._limits[room])
-        self.roster.joined(call, room, role, len(members) + 1, name)
-        if name is not None:
-            self._transcribe(call, name)
-        at = self._now()
-        self._record(lambda s: s.call_joined(call, room, at))
-        return ev.JoinResult(ev.JoinOutcome.JOINED, len(members) + 1)
+        return self.members.join(call, room, role, muted, limit, name, kind)
 
     def leave_room(self, call: str) -> None:
         """Back to the holding room: the caller still hears its own prompts (a goodbye)."""
-        if call in self._joined:
-            self._joined.discard(call)
-            self.roster.left(call)
-            log.info("%s left room %r", call, self._calls[call].room if call in self._calls else "?")
-            self._execute(self.mixer.move(call, HOLDING_ROOM) + self.mixer.set_muted(call, False))
-            if call in self._calls:
-                self._calls[call] = replace(self._calls[call], room=None)
-            at = self._now()
-            self._record(lambda s: s.call_left(call, at))
+        self.members.leave(call)
 
     def assign_name(self, room: str, position: int, path: str, by: str) -> bool:
-        """A moderator (`by`) names the member of `room` told `position` on joining (0: the
-        last who joined). False when there is nobody such."""
-        e = self.roster.find(room, position, exclude=by)
-        if e is None:
-            log.info("%s named nobody: no member at position %d of room %r", by, position, room)
-            return False
-        self.roster.named(e.call, path)
-        log.info("%s named %s (position %d of room %r)", by, e.call, e.position, room)
-        driver = self.drivers.get(e.call)
-        if driver is not None and isinstance(driver.flow, CallFlow):   # its leave announcement
-            driver.feed_soon(ev.NameChanged(path))
-        self._transcribe(e.call, path)
-        return True
-
-    def _transcribe(self, call: str, path: str) -> None:
-        """With speech input on, the recorded name becomes text in the roster too."""
-        fut = self.ivr.transcribe(path) if self.ivr is not None else None
-        if fut is None:
-            return
-
-        def done(f: asyncio.Future) -> None:
-            if f.cancelled() or f.exception() is not None:
-                log.warning("%s: name not transcribed: %s", call,
-                            "cancelled" if f.cancelled() else f.exception())
-            elif self.roster.transcribed(call, path, f.result()) is not None:
-                log.info("%s: name heard as %r", call, f.result())
-        fut.add_done_callback(done)
+        """A moderator (`by`) names the member of `room` in seat `position` (0: the last who
+        joined). False when there is nobody such."""
+        return self.members.assign_name(room, position, path, by)
 
     def room_count(self, room: str) -> int:
-        return len(self.rooms().get(room, ()))
+        return self.members.count(room)
 
     def start_recording(self, call: str, path: str) -> asyncio.Future:
         done: asyncio.Future = self._loop.create_future()
@@ -437,7 +391,7 @@ class VoiceService:
                         if not done.done():
                             done.set_result(path)
             case LevelsSampled(at_ms, levels):
-                joined = {c: lv for c, lv in levels if c in self._joined}
+                joined = {c: lv for c, lv in levels if self.members.seat_of(c) is not None}
                 self._fan_out_all(self.talk.feed_all(joined, at_ms))
                 return
             case CommandFailed(StartRecorder(call=call)):
@@ -488,12 +442,11 @@ class VoiceService:
         info = self._calls.get(call)
         if info is None or self._is_member(call):
             return
+        self.members.apply(self.members.conf.arrive(call))     # the holding room first
         if self.ivr is None:
             if info.room is not None:
-                self._joined.add(call)
-                self._execute(self.mixer.join(call, info.room, Role.PARTICIPANT))
+                self.members.join(call, info.room, Role.PARTICIPANT, False, None)
             return
-        self._execute(self.mixer.join(call, HOLDING_ROOM, Role.PARTICIPANT))
         if info.outgoing:
             self.board.answered(call)
             return
@@ -506,8 +459,7 @@ class VoiceService:
         (connecting an existing route is a no-op in pjmedia, so this is safe when the port
         survived)."""
         if self._is_member(call):
-            self._execute([Connect(r.src, r.dst, r.level) for r in self.mixer.routes()
-                           if call in (r.src, r.dst)])
+            self._execute([Connect(r.src, r.dst, r.level) for r in self.mixer.routes_of(call)])
 
     def _ended(self, call: str, status: int, reason: str) -> None:
         cause = self._causes.pop(call, None)
@@ -518,14 +470,12 @@ class VoiceService:
                 else f"{status} {reason}"
             log.info("%s: ended: %s", call, cause)
         driver = self.drivers.pop(call, None)
-        room = getattr(driver.flow, "room", None) if driver is not None else None
+        room = self.room_of(call) or (getattr(driver.flow, "room", None) if driver else None)
         if driver is not None:
             driver.ended(cause)    # its flow still sees the call (LeaveRoom)
         info = self._calls.pop(call, None)
-        self.roster.left(call)
         if self._is_member(call):
-            self._joined.discard(call)
-            self._execute(self.mixer.leave(call))
+            self.members.gone(call)
         self.stop_recording(call)
         if driver is not None and self.names is not None:
             self.names.call_ended(driver.recordings, room)

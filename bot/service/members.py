@@ -1,0 +1,163 @@
+"""The service side of the owner of conference state (asyncio wiring): applies its changes and
+delivers its facts.
+
+Owns `Members`, which holds the one `bot.conference.owner.Conferences` of the service and
+turns each operation's `Change` into bridge diffs (through the voice service) and its facts into
+what each party needs: the member's own flow hears of a mute or a new name made by someone else
+(`MuteChanged`, `NameChanged`), the call records get joins and leaves, the log gets every
+change with who made it, a recorded name is transcribed into the owner when speech input is on,
+and a closed conference's announcements and name files are freed. Must not keep any membership
+state of its own, and must not decide anything: the owner does.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.conference.mixer import Direction, Role
+from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
+                                  MemberJoined, MemberLeft, MemberMuted, MemberNamed, NotAllowed,
+                                  RoomFull, Seat)
+from ivr import events as ev
+from ivr.flow import CallFlow
+
+log = logging.getLogger("confbot.voice")
+
+
+class Members:
+    def __init__(self, voice) -> None:
+        self.voice = voice
+        self.conf = Conferences()
+
+    # ---- operations (the keypad, and later the operator desk and the control socket) ----------
+
+    def join(self, call: str, room: str, role: Role, muted: bool, limit: int | None,
+             name: str | None = None, kind: ConferenceKind | None = None) -> ev.JoinResult:
+        seat = self.conf.seat_of(call)
+        if seat is not None and seat.conference == room:
+            return ev.JoinResult(ev.JoinOutcome.JOINED, self.conf.count(room), seat.seat)
+        if seat is not None:
+            self.leave(call)
+        rs = self.voice.settings.room(room)
+        if kind is None:
+            kind = ConferenceKind.STANDING if rs is not None else ConferenceKind.ADHOC
+        if limit is None:
+            limit = rs.max_participants if rs is not None else self.voice.settings.capacity.room_max
+        self.conf.open(room, kind, limit)       # a known conference takes the current limit
+        self.apply(self.conf.join(call, room, role, muted=muted, name=name))
+        seat = self.conf.seat_of(call)
+        if seat is None:
+            return ev.JoinResult(ev.JoinOutcome.FULL, self.conf.count(room))
+        return ev.JoinResult(ev.JoinOutcome.JOINED, self.conf.count(room), seat.seat)
+
+    def leave(self, call: str) -> None:
+        self.apply(self.conf.leave(call))
+
+    def gone(self, call: str) -> None:
+        self.apply(self.conf.gone(call))
+
+    def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
+        """Mute, unmute or (None) toggle; False when `by` may not, or `call` is in no room."""
+        if self.conf.seat_of(call) is None:
+            return False
+        try:
+            self.apply(self.conf.toggle_muted(call, by) if muted is None
+                       else self.conf.set_muted(call, muted, by))
+        except NotAllowed as e:
+            log.warning("refused: %s", e)
+            return False
+        return True
+
+    def set_volume(self, call: str, direction: Direction, steps: int,
+                   by: str | None = None) -> None:
+        if self.conf.seat_of(call) is not None:
+            self.apply(self.conf.set_volume(call, direction, steps, by))
+
+    def assign_name(self, room: str, seat: int, path: str, by: str) -> bool:
+        """`by` (a moderator) names the member of `room` in `seat` (0: the last who joined)."""
+        target = self.conf.find(room, seat, exclude=by)
+        if target is None:
+            log.info("%s named nobody: no member in seat %d of room %r", by, seat, room)
+            return False
+        try:
+            self.apply(self.conf.name(target.call, path, by=by))
+        except NotAllowed as e:
+            log.warning("refused: %s", e)
+            return False
+        return True
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    def seat_of(self, call: str) -> Seat | None:
+        return self.conf.seat_of(call)
+
+    def count(self, room: str) -> int:
+        return self.conf.count(room)
+
+    def rooms(self) -> dict[str, tuple[str, ...]]:
+        out = {}
+        for c in self.conf.conferences():
+            members = self.conf.members(c)
+            if members:
+                out[c] = tuple(sorted(s.call for s in members))
+        return out
+
+    # ---- changes and facts --------------------------------------------------------------------
+
+    def apply(self, change: Change) -> None:
+        self.voice.apply(list(change.diffs))
+        for fact in change.facts:
+            self._deliver(fact)
+
+    def _deliver(self, fact) -> None:
+        v = self.voice
+        match fact:
+            case MemberJoined(call, conference, role, seat, count):
+                log.info("%s joined room %r as %s%s (%d/%s), seat %d", call, conference,
+                         role.name.lower(), ", muted" if self.conf.muted(call) else "", count,
+                         self.conf.limit(conference), seat)
+                at = v._now()
+                v._record(lambda s: s.call_joined(call, conference, at))
+                s = self.conf.seat_of(call)
+                if s is not None and s.name is not None:
+                    self._transcribe(call, s.name)
+            case MemberLeft(call, conference, _seat, _name):
+                log.info("%s left room %r", call, conference)
+                at = v._now()
+                v._record(lambda s: s.call_left(call, at))
+            case MemberMuted(call, muted, by):
+                log.info("%s %s%s", call, "muted" if muted else "unmuted",
+                         "" if by == call else f" by {by}")
+                self._tell(call, ev.MuteChanged(muted, by_other=by != call))
+            case MemberNamed(call, name, by):
+                log.info("%s named %s", by, call)
+                if by != call:
+                    self._tell(call, ev.NameChanged(name))   # its leave announcement says it
+                self._transcribe(call, name)
+            case RoomFull(call, conference, count, limit):
+                log.info("%s for room %r refused: full (%d/%d)", call, conference, count, limit)
+            case ConferenceClosed(conference):
+                log.info("conference %r closed", conference)
+                v.announcements.forget(conference)
+                if v.names is not None:
+                    v.names.room_idle(conference)
+
+    def _tell(self, call: str, event) -> None:
+        driver = self.voice.drivers.get(call)
+        if driver is not None and isinstance(driver.flow, CallFlow):   # invitees do not ask
+            driver.feed_soon(event)
+
+    def _transcribe(self, call: str, path: str) -> None:
+        """With speech input on, the recorded name becomes text in the owner too."""
+        ivr = self.voice.ivr
+        fut = ivr.transcribe(path) if ivr is not None else None
+        if fut is None:
+            return
+
+        def done(f: asyncio.Future) -> None:
+            if f.cancelled() or f.exception() is not None:
+                log.warning("%s: name not transcribed: %s", call,
+                            "cancelled" if f.cancelled() else f.exception())
+            elif self.conf.transcribed(call, path, f.result()):
+                log.info("%s: name heard as %r", call, f.result())
+        fut.add_done_callback(done)
