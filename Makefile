@@ -21,6 +21,7 @@ bench: deps
 	$(PY) bench/mixer.py
 	$(PY) bench/calls.py
 	$(PY) bench/ivr.py
+	$(PY) bench/soak.py --calls 5000
 
 check-config: venv
 	$(PY) -m bot.cli check-config $(CONFIG)
