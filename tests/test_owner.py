@@ -156,6 +156,8 @@ op = st.one_of(
     st.tuples(st.just("mute"), st.sampled_from(CALLS), st.sampled_from(CALLS), st.booleans()),
     st.tuples(st.just("volume"), st.sampled_from(CALLS), st.sampled_from(list(Direction)),
               st.integers(-4, 4)),
+    st.tuples(st.just("move"), st.sampled_from(CALLS), st.sampled_from(CONFS),
+              st.sampled_from(CALLS)),
 )
 
 
@@ -163,6 +165,7 @@ def _run(c: Conferences, o) -> Change | None:
     try:
         match o:
             case ("join", call, conf, role, muted):
+                c.open(conf, ConferenceKind.BOOKED, 3)     # as the service does before a join
                 return c.join(call, conf, role, muted=muted)
             case ("leave", call):
                 return c.leave(call)
@@ -174,6 +177,9 @@ def _run(c: Conferences, o) -> Change | None:
                 return c.set_muted(call, muted, by=by)
             case ("volume", call, direction, steps):
                 return c.set_volume(call, direction, steps)
+            case ("move", call, conf, by):
+                c.open(conf, ConferenceKind.BOOKED, 3)
+                return c.move(call, conf, by)
     except (NotAllowed, ValueError, KeyError, LookupError, Exception) as e:   # refused: no change
         assert type(e).__name__ in {"NotAllowed", "ValueError", "UnknownCall", "UnknownMember",
                                     "AlreadyPresent", "KeyError"}, e
@@ -246,3 +252,19 @@ def test_a_name_given_on_joining_is_kept_and_a_leave_forgets_the_member():
     assert (s.conference, s.role, s.seat, s.name) == (CONF, Role.MODERATOR, 1, "/n/a.wav")
     c.leave("a")
     assert c.seat_of("a") is None and c.members(CONF) == ()
+
+
+def test_a_moderator_moves_a_participant_as_one_net_change_and_the_fact_says_so():
+    from bot.conference.owner import MemberMoved
+    c = owner_with("m", "p", "q")
+    c.open("CB-7K2Q9-sep", ConferenceKind.ADHOC, 2)
+    c.join("m", CONF, Role.MODERATOR)
+    c.join("p", CONF)
+    c.join("q", CONF)
+    with pytest.raises(NotAllowed):
+        c.move("q", "CB-7K2Q9-sep", by="p")                # a participant may move only itself
+    out = c.move("p", "CB-7K2Q9-sep", by="m")
+    assert out.facts == (MemberMoved("p", CONF, "CB-7K2Q9-sep", 1, "m"),)
+    assert pairs(c.mixer.routes_of("p")) == set()           # alone in the séparée
+    assert ("p", "m") not in pairs(c.mixer.routes()) and c.count(CONF) == 2
+    assert c.seat_of("p").conference == "CB-7K2Q9-sep" and c.muted("p") is False

@@ -63,6 +63,15 @@ class MemberLeft:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberMoved:
+    call: str
+    source: str               # the conference it was in
+    target: str               # the conference it is in now
+    seat: int                 # its seat there
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class MemberMuted:
     call: str
     muted: bool
@@ -89,7 +98,8 @@ class ConferenceClosed:
     conference: str
 
 
-Fact = MemberJoined | MemberLeft | MemberMuted | MemberNamed | RoomFull | ConferenceClosed
+Fact = (MemberJoined | MemberLeft | MemberMoved | MemberMuted | MemberNamed | RoomFull
+        | ConferenceClosed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +233,31 @@ class Conferences:
         self.mixer.take_events()
 
     # ---- what members do to each other ---------------------------------------------------------
+
+    def move(self, call: str, target: str, by: str) -> Change:
+        """`by` moves `call` into the open conference `target` (a séparée, a parallel room): one
+        net change — it leaves the old room's routes and gets the new room's at once — keeping
+        its role, name and mute. A full target answers `RoomFull` and changes nothing."""
+        s = self._members.get(call)
+        if s is None:
+            raise UnknownCall(call)
+        self._allow(by, Action.MOVE, call)
+        t = self._conferences[target]
+        if s.conference == target:
+            return Change()
+        if len(t.seats) >= t.limit:
+            return Change((), (RoomFull(call, target, len(t.seats), t.limit),))
+        old = self._conferences[s.conference]
+        del old.seats[s.seat]
+        seat = next(n for n in range(1, len(t.seats) + 2) if n not in t.seats)
+        t.seats[seat] = call
+        self._members[call] = replace(s, conference=target, seat=seat)
+        diffs = self.mixer.move(call, target)
+        self.mixer.take_events()
+        facts: tuple[Fact, ...] = (MemberMoved(call, s.conference, target, seat, by),)
+        if not old.seats and old.kind is not ConferenceKind.STANDING:
+            facts += self._close(old.id)
+        return Change(tuple(diffs), facts)
 
     def may(self, actor: str, action: Action, target: str) -> bool:
         if actor == target:

@@ -16,8 +16,8 @@ import logging
 
 from bot.conference.mixer import Direction, Role
 from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
-                                  MemberJoined, MemberLeft, MemberMuted, MemberNamed, NotAllowed,
-                                  RoomFull, Seat)
+                                  MemberJoined, MemberLeft, MemberMoved, MemberMuted,
+                                  MemberNamed, NotAllowed, RoomFull, Seat)
 from ivr import events as ev
 from ivr.flow import CallFlow
 
@@ -49,6 +49,17 @@ class Members:
         if seat is None:
             return ev.JoinResult(ev.JoinOutcome.FULL, self.conf.count(room))
         return ev.JoinResult(ev.JoinOutcome.JOINED, self.conf.count(room), seat.seat)
+
+    def move(self, call: str, target: str, by: str) -> bool:
+        """`by` moves `call` into the open conference `target`; False when it may not, or the
+        target is full."""
+        try:
+            change = self.conf.move(call, target, by)
+        except NotAllowed as e:
+            log.warning("refused: %s", e)
+            return False
+        self.apply(change)
+        return not any(isinstance(f, RoomFull) for f in change.facts)
 
     def leave(self, call: str) -> None:
         self.apply(self.conf.leave(call))
@@ -125,6 +136,11 @@ class Members:
                 log.info("%s left room %r", call, conference)
                 at = v._now()
                 v._record(lambda s: s.call_left(call, at))
+            case MemberMoved(call, source, target, seat, by):
+                log.info("%s moved from %r to %r (seat %d) by %s", call, source, target, seat, by)
+                at = v._now()
+                v._record(lambda s: s.call_joined(call, target, at))
+                self._tell(call, ev.Moved(target))
             case MemberMuted(call, muted, by):
                 log.info("%s %s%s", call, "muted" if muted else "unmuted",
                          "" if by == call else f" by {by}")
