@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.driver import CallDriver, IvrContext, Prompts
+from bot.service.context import IvrContext
+from bot.service.driver import CallDriver
+from bot.service.prompts import Prompts
 from bot.conference.rooms import Role
 from ivr import events as ev
 from ivr.events import PromptId

@@ -198,7 +198,7 @@ def test_a_recorded_name_becomes_text_for_the_roster(korean_model, spoken, tmp_p
     asserted; silence gives no text."""
     import asyncio
 
-    from bot.service.driver import IvrContext
+    from bot.service.context import IvrContext
     from ivr.speech.render import write_wav
     name = tmp_path / "name.wav"
     x = np.frombuffer(spoken["안녕하세요"], "<i2").astype(np.float32) / 32768

@@ -26,7 +26,8 @@ from datetime import timedelta
 from bot.conference.announce import AnnounceQueue, Announcement
 from bot.service.bridgewatch import RECONCILE_SECONDS, BridgeWatch
 from bot.service.runs import ServiceRun
-from bot.service.driver import CallDriver, IvrContext
+from bot.service.context import IvrContext
+from bot.service.driver import CallDriver
 from bot.service.lockouts import LockoutKeeper
 from bot.conference.owner import HOLDING, ConferenceKind
 from bot.service.members import Members
