@@ -53,7 +53,7 @@ def test_a_sequence_grammar_prefers_the_longest_phrase():
 
 
 def test_the_main_menu_words_lead_to_the_main_menu_keys():
-    from ivr.flow import MAIN_MENU_KEYS
+    from ivr.flowconfig import MAIN_MENU_KEYS
     for lang in ("de", "en"):
         g = grammar_for(Menu.MAIN, lang)
         assert {keys for _, keys in g.phrases} == set(MAIN_MENU_KEYS), lang

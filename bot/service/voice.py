@@ -42,7 +42,7 @@ from bot.service.switchboard import Switchboard
 from bot.sip.events import AddPlayer, Hangup, MakeCall, RemovePort, SipEvent, StreamStats
 from bot.sip.stack import SipStack
 from ivr import events as ev
-from ivr.flow import FlowConfig
+from ivr.flowconfig import FlowConfig
 from ivr.guard import DialOutGuard, DialOutLimits, PinGuard, PinLimits
 
 log = logging.getLogger("confbot.voice")
