@@ -15,32 +15,32 @@ from bot.sip.events import StartRecorder, StopRecorder
 class Recorders:
     def __init__(self, voice) -> None:
         self.voice = voice            # bot.service.voice.VoiceService
-        self._by_call: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
+        self.active: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
 
     def start(self, call: str, path: str) -> asyncio.Future:
         done: asyncio.Future = self.voice._loop.create_future()
         port = f"r-{call}"
-        self._by_call[call] = (port, done)
+        self.active[call] = (port, done)
         self.voice._stack.submit(StartRecorder(port, call, path))
         return done
 
     def stop(self, call: str) -> None:
-        rec = self._by_call.get(call)
+        rec = self.active.get(call)
         if rec is not None and self.voice.running:
             self.voice._stack.submit(StopRecorder(rec[0]))
         elif rec is not None:
-            self._by_call.pop(call)[1].set_result("")
+            self.active.pop(call)[1].set_result("")
 
     def stopped(self, port: str, path: str) -> None:
         """The adapter's `RecorderStopped`: the call's future gets the file."""
-        for call, (p, done) in list(self._by_call.items()):
+        for call, (p, done) in list(self.active.items()):
             if p == port:
-                del self._by_call[call]
+                del self.active[call]
                 if not done.done():
                     done.set_result(path)
 
     def failed(self, call: str) -> None:
         """A `StartRecorder` failed: nothing was written."""
-        rec = self._by_call.pop(call, None)
+        rec = self.active.pop(call, None)
         if rec is not None and not rec[1].done():
             rec[1].set_result("")

@@ -84,6 +84,7 @@ class VoiceService(CallEvents):
         self.bridge: BridgeWatch | None = None   # keeps the bridge equal to the mixer core
         self._calls: dict[str, CallInfo] = {}
         self.recorders = Recorders(self)
+        self._recorders = self.recorders.active   # the same dict (bench/soak.py sizes it)
         self._causes: dict[str, str] = {}     # call → why confbot hung it up (logs, records)
         self.drivers: dict[str, CallDriver] = {}
         self.pin_guard, self.dial_guard = guards(settings)   # one each for all calls
