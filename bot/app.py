@@ -86,7 +86,8 @@ class App:
     def _ivr_context(self):
         """The IVR's shared parts: the booking store (PINs, call records), the prompt catalog
         and the render cache. Without them only direct-access rooms work (logged loudly)."""
-        from bot.service.driver import IvrContext, Prompts
+        from bot.service.context import IvrContext
+        from bot.service.prompts import Prompts
         from bot.store.sqlite import SqliteStore
         from ivr import catalog
         from ivr.speech import render

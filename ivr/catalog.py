@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ivr import say
-from ivr.events import PROMPT_PARAMS, PromptId
+from ivr.prompt_ids import PROMPT_PARAMS, PromptId
 
 
 class Kind(enum.Enum):
@@ -46,7 +46,7 @@ class ParamType(enum.Enum):
     KEYS = "keys on the keypad"
 
 
-# the value type of each fixed parameter name (ivr.events.PROMPT_PARAMS says which prompt has which)
+# the value type of each fixed parameter name (ivr.prompt_ids.PROMPT_PARAMS says which prompt has which)
 PARAM_TYPES: Mapping[str, ParamType] = MappingProxyType({
     "n": ParamType.NUMBER, "count": ParamType.NUMBER, "tries_left": ParamType.NUMBER,
     "minutes": ParamType.NUMBER,

@@ -1,7 +1,8 @@
 """The caller's journey as a sans-I/O state machine (pure): `CallFlow.handle(event) -> [action]`.
 
-Owns `State`, the one transition table `TRANSITIONS`, `CallFlow` (entry, menu, PIN entry, naming,
-joining, leaving) and `FlowConfig`. In-conference commands, invites and 3PTY live in
+Owns `State`, the one transition table `TRANSITIONS` and `CallFlow` (entry, menu, PIN entry,
+naming, joining, leaving); what a flow is configured with (`FlowConfig`, the main menu's keys) is
+`ivr.flowconfig`, re-exported here. In-conference commands, invites and 3PTY live in
 `ivr.conference` (a mixin whose handlers this table names). Must not perform I/O, read clocks or
 config files, or import adapters: the driver executes the returned actions and feeds the answers
 back as events (see the contract in `ivr.events`).
@@ -35,14 +36,11 @@ and then counts; while only non-barge-in audio is queued, keys are dropped.
 """
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta, timezone, tzinfo
+from datetime import timedelta
 
 from bot.booking.domain import BookingStatus
 from bot.conference.rooms import Role
-from bot.config.settings import Settings
 from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
@@ -51,69 +49,13 @@ from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closi
                         NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
+from ivr.flowconfig import MAIN_MENU_KEYS, FlowConfig, MenuChoice
 from ivr.guard import Admission, DialOutGuard, PinGuard
-from ivr.keypad import DEFAULT_KEYPAD, Keypad, KeyMatcher, compile_keypad
+from ivr.keypad import KeyMatcher
 from ivr.routing import Destination, Entry, route_call
 from ivr.steps import Announce, IllegalEvent, Naming, State, StepsBase
 
 P = PromptId
-
-
-@dataclass(frozen=True, slots=True)
-class FlowConfig:
-    dialins: tuple = ()                      # bot.config.settings.DialIn entries
-    operator_uri: str | None = None          # None: "operator" means apologise and hang up
-    languages: tuple[str, ...] = ("de", "en")
-    default_language: str = "de"
-    keypad: Keypad = field(default_factory=lambda: compile_keypad(DEFAULT_KEYPAD))
-    pin_tries: int = 3
-    pin_max_digits: int = 12
-    input_timeout_ms: int = 8000
-    input_retries: int = 3                   # timeouts / invalid answers before giving up
-    keypad_timeout_ms: int = 3000
-    early_join_minutes: int = 10
-    naming: Naming = Naming.RECORD
-    name_max_ms: int = 3000
-    name_min_ms: int = 300
-    name_tries: int = 3
-    announce: Announce = Announce.NAME       # default for rooms not listed below
-    room_announce: tuple[tuple[str, Announce], ...] = ()
-    number_max_digits: int = 15
-    threeway_parties: int = 3
-    timezone: tzinfo = timezone.utc          # the zone every time a caller hears is said in
-    dialout: bool = True                     # False: no [ivr] dialout_uri, inviting is off
-
-    def announce_for(self, room: str) -> Announce:
-        return dict(self.room_announce).get(room, self.announce)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, operator_uri: str | None = None,
-                      keypad: Keypad | None = None, **overrides) -> "FlowConfig":
-        rooms = tuple((r.name, Announce(r.announce.value)) for r in settings.rooms)
-        keypad = keypad if keypad is not None else settings.keypad
-        extra = {"keypad": keypad} if keypad is not None else {}
-        ivr = settings.ivr
-        return cls(dialins=settings.dialin, operator_uri=operator_uri or ivr.operator_uri,
-                   languages=settings.service.languages,
-                   default_language=settings.service.default_language,
-                   early_join_minutes=settings.pins.early_join_minutes,
-                   pin_tries=ivr.pin_tries, input_timeout_ms=ivr.input_timeout_ms,
-                   naming=Naming.RECORD if ivr.naming else Naming.OFF, name_max_ms=ivr.name_max_ms,
-                   room_announce=rooms, timezone=settings.service.timezone,
-                   dialout=ivr.dialout_uri is not None, **{**extra, **overrides})
-
-
-class MenuChoice(enum.Enum):
-    PIN = "pin"
-    THREEWAY = "threeway"
-    LANGUAGE = "language"
-    OPERATOR = "operator"
-
-
-MAIN_MENU_KEYS: dict[str, MenuChoice] = {
-    "1": MenuChoice.PIN, "2": MenuChoice.THREEWAY, "9": MenuChoice.LANGUAGE, "0": MenuChoice.OPERATOR,
-}
-
 S = State
 _LIVE = tuple(s for s in State if s not in (S.START, S.ENDED))
 

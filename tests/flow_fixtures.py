@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from bot.booking.domain import Booking
 from bot.config.settings import DialIn, Route, Tariff
 from ivr.events import CallAnswered, DigitPressed, Play, PlayFile, PromptFinished
-from ivr.flow import CallFlow, FlowConfig
+from ivr.flow import CallFlow
+from ivr.flowconfig import FlowConfig
 from ivr.guard import DialOutGuard, PinGuard
 from ivr.steps import Naming
 

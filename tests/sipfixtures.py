@@ -497,7 +497,8 @@ class EspeakSynth:
 def ivr_context(settings, tmp: Path, store=None, **extra):
     """An IvrContext with the real prompt catalog (prompts/), speech from espeak-ng and a render
     cache under `tmp`."""
-    from bot.service.driver import IvrContext, Prompts
+    from bot.service.context import IvrContext
+    from bot.service.prompts import Prompts
     from ivr import catalog
     from ivr.speech import render
     root = Path(__file__).resolve().parent.parent

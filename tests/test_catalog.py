@@ -9,7 +9,7 @@ import pytest
 
 from ivr import catalog
 from ivr.catalog import CatalogError, Recording, Text, Tone
-from ivr.events import PROMPT_PARAMS, PromptId
+from ivr.prompt_ids import PROMPT_PARAMS, PromptId
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 LANGS = ("de", "en")

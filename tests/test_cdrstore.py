@@ -7,7 +7,8 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from bot.store.calls import RESTARTED, STOPPED
-from bot.store.sqlite import MIGRATIONS, SqliteStore
+from bot.store.schema import MIGRATIONS
+from bot.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -3,7 +3,7 @@ import pytest
 
 from bot.config.settings import Announce as SettingsAnnounce, Route, Settings, RoomSettings, Tariff
 from flow_fixtures import DIALINS
-from ivr.flow import FlowConfig
+from ivr.flowconfig import FlowConfig
 from ivr.routing import ENTRY_BY_ROUTE, Entry, route_call, user_part
 from ivr.steps import Announce
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.driver import CallDriver, IvrContext, Prompts
+from bot.service.context import IvrContext
+from bot.service.driver import CallDriver
+from bot.service.prompts import Prompts
 from bot.conference.rooms import Role
 from ivr import events as ev
 from ivr.events import PromptId
@@ -159,7 +161,8 @@ def test_a_prompt_that_cannot_be_rendered_ends_the_call_through_the_barrier():
 
 def test_an_illegal_event_from_the_driver_side_is_caught_by_the_barrier():
     """A real CallFlow raising IllegalEvent (a driver bug) ends the call, not the loop."""
-    from ivr.flow import CallFlow, FlowConfig
+    from ivr.flow import CallFlow
+    from ivr.flowconfig import FlowConfig
 
     async def run():
         voice = FakeVoice()

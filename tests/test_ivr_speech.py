@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from bot.app import load_speech_model
-from bot.service.driver import CallDriver, IvrContext
+from bot.service.context import IvrContext
+from bot.service.driver import CallDriver
 from bot.config.settings import DialIn, IvrSettings, Route, ServiceSettings, Settings, Tariff
 from flow_fixtures import BOOKING, MENU_NUMBER, T0, config
 from ivr import events as ev

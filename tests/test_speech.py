@@ -53,7 +53,7 @@ def test_a_sequence_grammar_prefers_the_longest_phrase():
 
 
 def test_the_main_menu_words_lead_to_the_main_menu_keys():
-    from ivr.flow import MAIN_MENU_KEYS
+    from ivr.flowconfig import MAIN_MENU_KEYS
     for lang in ("de", "en"):
         g = grammar_for(Menu.MAIN, lang)
         assert {keys for _, keys in g.phrases} == set(MAIN_MENU_KEYS), lang
@@ -198,7 +198,7 @@ def test_a_recorded_name_becomes_text_for_the_roster(korean_model, spoken, tmp_p
     asserted; silence gives no text."""
     import asyncio
 
-    from bot.service.driver import IvrContext
+    from bot.service.context import IvrContext
     from ivr.speech.render import write_wav
     name = tmp_path / "name.wav"
     x = np.frombuffer(spoken["안녕하세요"], "<i2").astype(np.float32) / 32768

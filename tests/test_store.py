@@ -19,7 +19,8 @@ from bot.booking.domain import BookingRequest, BookingStatus, new_pin, new_pin_p
 from bot.booking.ledger import Full, Refused, Reserved
 from bot.config.settings import CapacitySettings
 from bot.store.mail import Draft
-from bot.store.sqlite import SCHEMA_VERSION, SchemaTooNew, SqliteStore
+from bot.store.schema import SCHEMA_VERSION, SchemaTooNew
+from bot.store.sqlite import SqliteStore
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -461,7 +462,7 @@ def test_a_dead_reply_is_kept_not_due_and_not_pending(store):
 
 
 def test_a_version_1_file_is_upgraded_keeping_its_rows(tmp_path):
-    from bot.store.sqlite import MIGRATIONS
+    from bot.store.schema import MIGRATIONS
     path = tmp_path / "v1.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

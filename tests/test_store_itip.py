@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from bot.booking.domain import BookingRequest
 from bot.config.settings import CapacitySettings
-from bot.store.sqlite import MIGRATIONS, SqliteStore
+from bot.store.schema import MIGRATIONS
+from bot.store.sqlite import SqliteStore
 
 UTC = timezone.utc
 NOW = datetime(2030, 3, 4, 8, 0, tzinfo=UTC)

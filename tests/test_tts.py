@@ -20,7 +20,7 @@ from ivr.speech import render
 
 from ivr.speech import tts
 from ivr.catalog import Text
-from ivr.events import PROMPT_PARAMS, PromptId
+from ivr.prompt_ids import PROMPT_PARAMS, PromptId
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 LANGS = ("de", "en")

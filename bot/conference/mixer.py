@@ -23,7 +23,8 @@ an operation that changes the state of a set of ids can only change routes touch
 Each operation therefore computes the routes incident to the ids it touches before and after
 mutating, and returns the difference: minimal by construction, and O(affected routes), not
 O(all routes). `routes()` derives the full set independently, room by room, as the oracle that
-the property tests compare the applied diffs with.
+the property tests compare the applied diffs with. The route and diff types, the strict `apply`
+and the safe ordering of a diff (`net_diff`) are `bot.conference.routes` (re-exported here).
 
 Every operation validates first and mutates after: an illegal one raises a `MixerError` and
 leaves state untouched. Room state changes (EMPTY → SINGLE → MULTI, CLOSED) are queued as
@@ -32,13 +33,14 @@ leaves state untouched. Room state changes (EMPTY → SINGLE → MULTI, CLOSED) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from bot.conference.rooms import (GAIN_BY_STEP, MAX_STEP, MIN_STEP, STEP_DB, AlreadyPresent, Direction,
                        IllegalTransition, InvalidOperation, Member, MemberInfo, MixerError, Role,
                        Room, RoomInfo, RoomKind, RoomNotEmpty, RoomState, RoomStateChanged,
                        Snapshot, Source, SourceInfo, UnknownMember, UnknownRoom, UnknownSource,
                        gain)
+from bot.conference.routes import (Connect, Diff, Disconnect, Pairs, Relevel, Route, apply,
+                                   net_diff)
 
 __all__ = [
     "Mixer", "Role", "Direction", "Connect", "Disconnect", "Relevel", "Route", "Diff", "apply",
@@ -47,62 +49,6 @@ __all__ = [
     "RoomNotEmpty", "InvalidOperation", "IllegalTransition", "STEP_DB", "MIN_STEP", "MAX_STEP",
     "gain", "Room",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    src: str
-    dst: str
-    level: float
-
-
-@dataclass(frozen=True, slots=True)
-class Connect:
-    src: str
-    dst: str
-    level: float
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnect:
-    src: str
-    dst: str
-
-
-@dataclass(frozen=True, slots=True)
-class Relevel:
-    src: str
-    dst: str
-    level: float
-
-
-Diff = Connect | Disconnect | Relevel
-
-
-def apply(routes: Iterable[Route], diffs: Iterable[Diff]) -> frozenset[Route]:
-    """Apply diffs to a route set, strictly: connecting an existing pair, disconnecting or
-    relevelling a missing one, or relevelling to the same level raises ValueError. (A diff
-    stream that passes is therefore also minimal.)"""
-    table = {(r.src, r.dst): r.level for r in routes}
-    for d in diffs:
-        key = (d.src, d.dst)
-        match d:
-            case Connect():
-                if key in table:
-                    raise ValueError(f"connect of existing route {key}")
-                table[key] = d.level
-            case Disconnect():
-                if key not in table:
-                    raise ValueError(f"disconnect of missing route {key}")
-                del table[key]
-            case Relevel():
-                if table.get(key, d.level) == d.level:
-                    raise ValueError(f"relevel of missing or unchanged route {key}")
-                table[key] = d.level
-    return frozenset(Route(s, t, lv) for (s, t), lv in table.items())
-
-
-Pairs = dict[tuple[str, str], float]
 
 
 class Mixer:
@@ -396,14 +342,7 @@ class Mixer:
     def _apply(self, touched: tuple[str, ...], mutate: Callable[[], None]) -> list[Diff]:
         before = self._incident(touched)
         mutate()
-        after = self._incident(touched)
-        gone = sorted(before.keys() - after.keys())
-        new = sorted(after.keys() - before.keys())
-        changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
-        # Disconnect first: the bridge never holds more connections than either end state.
-        return ([Disconnect(s, d) for s, d in gone]
-                + [Relevel(s, d, after[(s, d)]) for s, d in changed]
-                + [Connect(s, d, after[(s, d)]) for s, d in new])
+        return net_diff(before, self._incident(touched))   # disconnects first (routes.py)
 
     # ---- state helpers (called only from mutate closures, after validation) --------------
 

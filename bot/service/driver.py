@@ -3,10 +3,11 @@
 Owns `CallDriver` (the driver contract of `ivr.events`: prompts queued per caller and reported
 finished when their audio has played, actions that wait for the queue to drain, asyncio timers,
 PIN look-ups and call records on the store's own worker thread, name recordings trimmed off the
-loop, one exception barrier per call), `Prompts` (catalog + render cache → a WAV and its length,
-rendered in a worker thread, never on the loop) and `VoicePort`, the few operations it needs
-from the voice service. Must not import pjsua2 or touch the bridge: `bot.service.voice` owns calls,
-rooms and the SIP adapter; the flows (`ivr.flow`, `ivr.invitee`) decide.
+loop, one exception barrier per call) and `VoicePort`, the few operations it needs from the
+voice service. What the drivers share is `bot.service.context.IvrContext`; prompts become WAVs
+in `bot.service.prompts` (`Prompts`, `trim_name`). Must not import pjsua2 or touch the bridge:
+`bot.service.voice` owns calls, rooms and the SIP adapter; the flows (`ivr.flow`, `ivr.invitee`)
+decide.
 
 Speech input (when the context has a model): each driver owns an `ivr.speech.tap.SpeechInput`, shown
 every action list after it ran; it listens with the grammar of the menu asked (from
@@ -19,110 +20,26 @@ elapsed (pjsua2's onEof2 runs on the media clock thread; see `bot.sip.stack`).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import itertools
 import logging
-import wave
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
-import numpy as np
-
-from bot.store.calls import CallRecords, call_log
 from bot.conference.owner import ConferenceKind
 from bot.conference.rooms import Direction, Role
+from bot.service.context import IvrContext
+from bot.service.prompts import Prompts, trim_name  # noqa: F401 - Prompts: re-exported
 from ivr import events as ev
-from ivr.catalog import Catalog, Recording, resolve
-from ivr.speech.render import PromptCache, read_wav, trim, write_wav
-from ivr.speech.asr import GrammarSource, Menu, Recognizer, grammar_for
-from ivr.speech.tap import Recognize, SpeechInput
+from ivr.speech.tap import SpeechInput
 
 log = logging.getLogger("confbot.ivr")
 
-MEMO_MAX = 2048                      # rendered prompts remembered (LRU): warm ones cost no hop
 PIN_MARGIN = timedelta(hours=24)     # PinChecked wants bookings near the window, not only inside
-NAME_FLOOR_DBFS = -45.0              # a "name" whose loudest 10 ms stay below this is silence
 _LOG_LEVELS = {ev.Level.DEBUG: logging.DEBUG, ev.Level.INFO: logging.INFO,
                ev.Level.WARNING: logging.WARNING, ev.Level.ERROR: logging.ERROR}
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def wav_seconds(path: str | Path) -> float:
-    with wave.open(str(path), "rb") as w:
-        return w.getnframes() / float(w.getframerate())
-
-
-class Prompts:
-    """Prompt IDs → playable WAVs (path, seconds). Rendering runs in `executor`; results of
-    prompts with hashable parameters are remembered, so a warm prompt costs no thread hop."""
-
-    def __init__(self, catalog: Catalog, cache: PromptCache,
-                 executor: concurrent.futures.Executor | None = None) -> None:
-        self.catalog, self.cache = catalog, cache
-        self._executor = executor
-        self._memo: OrderedDict[tuple, tuple[str, float]] = OrderedDict()   # LRU, MEMO_MAX
-        self._derived: dict[str, set[Path]] = {}    # a caller's recording → cache files made of it
-
-    def _render(self, prompt: ev.PromptId, params: ev.Params, lang: str
-                ) -> tuple[tuple[str, float], list[str], set[Path]]:
-        resolved = resolve(self.catalog, prompt, params, lang)
-        path = self.cache.wav_for(resolved)
-        recordings = [str(s.path) for s in resolved.segments if isinstance(s, Recording)]
-        made = {path, *(self.cache.recording_wav(r) for r in recordings)} if recordings else set()
-        return (str(path), wav_seconds(path)), recordings, made
-
-    async def wav(self, prompt: ev.PromptId, params: ev.Params, lang: str) -> tuple[str, float]:
-        key = (prompt, params, lang)
-        try:
-            hit = self._memo.get(key)
-        except TypeError:        # unhashable parameter values: render every time
-            key, hit = None, None
-        if hit is not None:
-            self._memo.move_to_end(key)
-            return hit
-        loop = asyncio.get_running_loop()
-        out, recordings, made = await loop.run_in_executor(self._executor, self._render, prompt,
-                                                           params, lang)
-        for r in recordings:
-            self._derived.setdefault(r, set()).update(made)
-        if key is not None:
-            self._memo[key] = out
-            if len(self._memo) > MEMO_MAX:
-                self._memo.popitem(last=False)
-        return out
-
-    def forget(self, recording: str) -> None:
-        """A caller's recording is gone: drop what was rendered from it (memo and cache)."""
-        for path in self._derived.pop(recording, ()):
-            path.unlink(missing_ok=True)
-        for k in [k for k in self._memo if any(value == recording for _name, value in k[1])]:
-            del self._memo[k]
-
-    async def file(self, path: str) -> tuple[str, float]:
-        loop = asyncio.get_running_loop()
-        return path, await loop.run_in_executor(self._executor, wav_seconds, path)
-
-
-def trim_name(path: str, clock_rate: int) -> tuple[str | None, int]:
-    """Trim a name recording in place; (None, 0) when it holds no voice at all."""
-    x, rate = read_wav(path)
-    if len(x) == 0:
-        return None, 0
-    win = max(1, rate // 100)
-    n = len(x) // win
-    loudest = float(np.sqrt((x[: n * win].reshape(n, win) ** 2).mean(axis=1)).max()) if n else 0.0
-    if loudest < 10 ** (NAME_FLOOR_DBFS / 20):
-        return None, 0
-    y = trim(x, rate)
-    write_wav(Path(path), y, rate)
-    return path, int(1000 * len(y) / rate)
 
 
 class VoicePort(Protocol):
@@ -147,69 +64,6 @@ class VoicePort(Protocol):
     def notify_inviter(self, driver: "CallDriver", outcome: ev.DialOutcome) -> None: ...
     def transfer_to_operator(self, driver: "CallDriver", uri: str) -> None: ...
     def hangup(self, call: str, code: int = 603, cause: str | None = None) -> None: ...
-
-
-@dataclass
-class IvrContext:
-    """Everything the drivers share, built once by the composition root."""
-    prompts: Prompts
-    store: object | None = None          # bot.booking.ledger.Ledger + bot.store.calls.CallRecords
-    names_dir: Path = Path("var/names")
-    clock: Callable[[], datetime] = utcnow
-    default_language: str = "de"
-    threeway_parties: int = 3
-    # call-record writes: one thread, so they stay in order; each commits (fsync) on its own
-    store_executor: concurrent.futures.Executor = field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(1, "confbot-cdr"))
-    # PIN look-ups: reads (WAL lets them run beside the writes), never queued behind records
-    pin_executor: concurrent.futures.Executor = field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(2, "confbot-pin"))
-    # speech input: a loaded ivr.speech.asr.SpeechModel (None: keys only), the words of each menu
-    # (injectable: tests with a Korean model map Korean words to keys), the language-menu order
-    speech: object | None = None
-    grammars: GrammarSource = grammar_for
-    languages: tuple[str, ...] = ("de", "en")
-    speech_dir: Path = Path("/dev/shm")
-
-    def __post_init__(self) -> None:
-        # the calls table: the store itself once it mixes CallRecords in, else a view over it
-        self.cdr = call_log(self.store) if self.store is not None else None
-        self._recognizers: dict[tuple[Menu, str, int], Recognize | None] = {}
-        self.background: set[asyncio.Future] = set()   # clean-ups that outlive their call
-
-    def recognizer(self, menu: Menu, language: str, sample_rate: int) -> Recognize | None:
-        """The (shared, thread-safe) recogniser of `menu` in `language`; None without words."""
-        key = (menu, language, sample_rate)
-        if key not in self._recognizers:
-            grammar = self.grammars(menu, language, self.languages)
-            self._recognizers[key] = (Recognizer(self.speech, grammar, sample_rate)
-                                      if grammar is not None and self.speech is not None else None)
-        return self._recognizers[key]
-
-    def keep(self, fut: asyncio.Future) -> None:
-        """Hold a strong reference to background work until it is done."""
-        self.background.add(fut)
-        fut.add_done_callback(self.background.discard)
-
-    def transcribe(self, path: str) -> "asyncio.Future[str] | None":
-        """A recorded name as text for the owner of conference state, recognised free-form in a worker thread
-        (a second or two); None when speech input is off."""
-        model = self.speech
-        if model is None:
-            return None
-
-        def work() -> str:
-            x, rate = read_wav(path)
-            pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-            return model.transcribe(pcm, rate)
-        return asyncio.get_running_loop().run_in_executor(None, work)
-
-    def record(self, fn: Callable[[CallRecords], None]) -> None:
-        """Run a call-record write on the store's worker thread (ordered, off the loop)."""
-        if self.cdr is None:
-            return
-        fut = self.store_executor.submit(fn, self.cdr)
-        fut.add_done_callback(lambda f: f.exception() and log.error("call record: %s", f.exception()))
 
 
 @dataclass

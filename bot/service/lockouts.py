@@ -38,7 +38,7 @@ class StoredPinGuard(PinGuard):
 
 class LockoutKeeper:
     def __init__(self, limits: PinLimits, ctx, poll_seconds: float = POLL_SECONDS) -> None:
-        self.ctx = ctx                        # bot.service.driver.IvrContext whose store keeps locks
+        self.ctx = ctx                        # bot.service.context.IvrContext whose store keeps locks
         self.guard = StoredPinGuard(limits, self._started)
         self.poll_seconds = poll_seconds
         self._lifted: set[int] = set()        # cleared rows already applied (or from before)

@@ -154,7 +154,7 @@ class Members:
                 log.info("%s for room %r refused: full (%d/%d)", call, conference, count, limit)
             case ConferenceClosed(conference):
                 log.info("conference %r closed", conference)
-                v.announcements.forget(conference)
+                v.announcer.forget(conference)
                 if v.names is not None:
                     v.names.room_idle(conference)
 

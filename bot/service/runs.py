@@ -22,7 +22,7 @@ HEARTBEAT_SECONDS = 10.0
 
 class ServiceRun:
     def __init__(self, ctx, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
-        self.ctx = ctx                      # bot.service.driver.IvrContext with a store
+        self.ctx = ctx                      # bot.service.context.IvrContext with a store
         self.heartbeat_seconds = heartbeat_seconds
         self.run: int | None = None
         self._task: asyncio.Task | None = None

@@ -2,8 +2,10 @@
 IVR drivers, and executes the route diffs the core returns (`bot.service.bridgewatch` keeps the bridge
 equal to the core: it reconciles after a failed route change and every 30 s).
 
-Owns the call → member bookkeeping, rooms' limits, the per-call event fan-out (DTMF and talk
-events to subscribers), and — with an `IvrContext` — one `bot.service.driver.CallDriver` per call:
+Owns the call registry, the per-call event fan-out (DTMF and talk events to subscribers), the
+parts it delegates to (`bot.service.members.Members`: who is where; `bot.service.announcer`:
+room announcements; `bot.service.recorders`: name recorders; `bot.service.callevents`: what
+each SIP event does), and — with an `IvrContext` — one `bot.service.driver.CallDriver` per call:
 every answered call runs a `CallFlow` chosen by its dialled number (`ivr.routing`), waits in the
 IVR holding room (a WAITING room: it hears only its own prompts) and is moved into its
 conference when the flow says so. The links between calls live here too (`bot.service.switchboard`):
@@ -20,35 +22,31 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from bot.conference.announce import AnnounceQueue, Announcement
-from bot.service.bridgewatch import RECONCILE_SECONDS, BridgeWatch
-from bot.service.runs import ServiceRun
-from bot.service.driver import CallDriver, IvrContext
-from bot.service.lockouts import LockoutKeeper
+from bot.conference.mixer import Diff, Direction, Mixer, Role
 from bot.conference.owner import HOLDING, ConferenceKind
-from bot.service.members import Members
-from bot.conference.mixer import Connect, Diff, Direction, Mixer, Role, RoomKind
-from bot.service.namefiles import NameFiles
-from bot.config.settings import Route, Settings, UnknownNumber
-from bot.sip.stack import SipStack
-from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, BridgeReconciled, CallConfirmed,
-                           CallEnded, CallMediaChanged, CallMediaReady, CallOffered, CallRinging,
-                           CommandFailed, DtmfReceived, Hangup, LevelsSampled, MakeCall,
-                           Reconcile, RecorderStopped, RemovePort, RoutesFailed, SipEvent,
-                           StartRecorder, StopRecorder, StreamStats, TransferRequested)
-from bot.service.switchboard import Switchboard
 from bot.conference.talk import TalkDetector, TalkEvent
+from bot.config.settings import Settings
+from bot.service.announcer import Announcer
+from bot.service.bridgewatch import RECONCILE_SECONDS, BridgeWatch
+from bot.service.callevents import CallEvents, CallInfo
+from bot.service.context import IvrContext
+from bot.service.driver import CallDriver
+from bot.service.lockouts import LockoutKeeper
+from bot.service.members import Members
+from bot.service.namefiles import NameFiles
+from bot.service.recorders import Recorders
+from bot.service.runs import ServiceRun
+from bot.service.switchboard import Switchboard
+from bot.sip.events import AddPlayer, Hangup, MakeCall, RemovePort, SipEvent, StreamStats
+from bot.sip.stack import SipStack
 from ivr import events as ev
-from ivr.flow import CallFlow, FlowConfig
+from ivr.flowconfig import FlowConfig
 from ivr.guard import DialOutGuard, DialOutLimits, PinGuard, PinLimits
-from ivr.routing import Entry, route_call, user_part
 
 log = logging.getLogger("confbot.voice")
 
-BUSY, NOT_FOUND = 486, 404
 EVENT_HISTORY = 10_000
 HOLDING_ROOM = HOLDING        # callers in the IVR: a WAITING room, nobody hears anybody
 
@@ -67,16 +65,7 @@ def guards(settings: Settings) -> tuple[PinGuard, DialOutGuard]:
     return PinGuard(pin), DialOutGuard(dial)
 
 
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    call: str
-    dialled: str
-    caller: str
-    room: str | None       # without the IVR: the direct-access room it was answered for
-    outgoing: bool = False
-
-
-class VoiceService:
+class VoiceService(CallEvents):
     """`start()` brings up SIP on settings.sip; `stop()` hangs up everyone and exits cleanly."""
 
     def __init__(self, settings: Settings, loop: asyncio.AbstractEventLoop | None = None, *,
@@ -94,7 +83,8 @@ class VoiceService:
         self._reconcile_interval = reconcile_interval
         self.bridge: BridgeWatch | None = None   # keeps the bridge equal to the mixer core
         self._calls: dict[str, CallInfo] = {}
-        self._recorders: dict[str, tuple[str, asyncio.Future]] = {}   # call → (port, done)
+        self.recorders = Recorders(self)
+        self._recorders = self.recorders.active   # the same dict (bench/soak.py sizes it)
         self._causes: dict[str, str] = {}     # call → why confbot hung it up (logs, records)
         self.drivers: dict[str, CallDriver] = {}
         self.pin_guard, self.dial_guard = guards(settings)   # one each for all calls
@@ -108,8 +98,8 @@ class VoiceService:
         # the recent events (bounded: a long-running service must not grow), for views and tests
         self.events: deque[SipEvent | TalkEvent] = deque(maxlen=EVENT_HISTORY)
         self._changed = asyncio.Event()
-        self._seq = 0
-        self.announcements = AnnounceQueue()
+        self.announcer = Announcer(self)
+        self.announcements = self.announcer.queue
         self.names = NameFiles(ivr.names_dir, ivr.prompts.forget) if ivr is not None else None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -156,6 +146,11 @@ class VoiceService:
             self.members.conf.set_limit(r.name, r.max_participants)
 
     # ---- inspection and control -----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Between `start()` and `stop()` (the SIP adapter is up)."""
+        return self._stack is not None
 
     @property
     def mixer(self) -> Mixer:
@@ -247,34 +242,9 @@ class VoiceService:
 
     def announce(self, room: str, path: str, seconds: float, exclude: str | None = None) -> None:
         """Play a WAV into a room once the room's previous announcement has played (see
-        `bot.conference.announce`: one at a time per room, duplicates of a burst dropped); not to
+        `bot.service.announcer`: one at a time per room, duplicates of a burst dropped); not to
         `exclude` (the caller it is about)."""
-        if self._stack is None or not self.members.count(room):
-            return
-        start = self.announcements.offer(Announcement(room, path, seconds, exclude))
-        if start is not None:
-            self._play_announcement(start)
-
-    def _play_announcement(self, a: Announcement) -> None:
-        self._seq += 1
-        source = f"a{self._seq}-{a.room}"
-        self.add_source(source, a.path, room=a.room, loop=False,
-                        exclude=(a.exclude,) if a.exclude else ())
-        self._loop.call_later(a.seconds + 0.05, self._announcement_played, a.room, source)
-
-    def _announcement_played(self, room: str, source: str) -> None:
-        self.stop_source(source)
-        if not self.members.count(room):
-            self.members.conf.drop_room(room)    # it may have closed while this played
-        nxt = self.announcements.finished(room)
-        if nxt is None:
-            self._room_maybe_idle(room)
-            return
-        if self._stack is None or not self.members.count(room):
-            self.announcements.forget(room)
-            self._room_maybe_idle(room)
-            return
-        self._play_announcement(nxt)
+        self.announcer.announce(room, path, seconds, exclude)
 
     def join_room(self, call: str, room: str, role: Role, muted: bool, limit: int | None,
                   name: str | None = None, kind: ConferenceKind | None = None) -> ev.JoinResult:
@@ -295,18 +265,10 @@ class VoiceService:
         return self.members.count(room)
 
     def start_recording(self, call: str, path: str) -> asyncio.Future:
-        done: asyncio.Future = self._loop.create_future()
-        port = f"r-{call}"
-        self._recorders[call] = (port, done)
-        self._stack.submit(StartRecorder(port, call, path))
-        return done
+        return self.recorders.start(call, path)
 
     def stop_recording(self, call: str) -> None:
-        rec = self._recorders.get(call)
-        if rec is not None and self._stack is not None:
-            self._stack.submit(StopRecorder(rec[0]))
-        elif rec is not None:
-            self._recorders.pop(call)[1].set_result("")
+        self.recorders.stop(call)
 
     def dial_out(self, driver: CallDriver, action: ev.DialOut) -> None:
         self.board.dial_out(driver, action)
@@ -336,164 +298,7 @@ class VoiceService:
         driver.on_closed = lambda d: self.drivers.pop(d.call, None)
         return driver
 
-    # ---- events from the owner thread -----------------------------------------------------
-
-    def _post_threadsafe(self, event: SipEvent) -> None:
-        self._loop.call_soon_threadsafe(self._on_event, event)
-
-    def _on_event(self, event: SipEvent) -> None:
-        try:
-            self._dispatch(event)
-        except Exception:   # an exception barrier per event: one call's bug ends that call
-            log.exception("handling %s", event)
-            call = getattr(event, "call", None)
-            if call is not None:
-                self.hangup(call, 500, cause="error")
-        self._changed.set()
-
-    def _dispatch(self, event: SipEvent) -> None:
-        if not isinstance(event, LevelsSampled):
-            self.events.append(event)
-        if self._stack is None and not isinstance(event, CallEnded):
-            # stopping: the stack hangs up every call; only the ends still count (call records),
-            # nothing may start (a call offered or answered meanwhile is not taken on)
-            log.debug("stopping: %s ignored", event)
-            return
-        match event:
-            case CallOffered(call, dialled, caller):
-                self._offered(call, dialled, caller)
-            case CallMediaReady(call):
-                self._media_ready(call)
-            case CallMediaChanged(call):
-                self._relay(call)
-            case CallRinging() | CallConfirmed():
-                pass
-            case DtmfReceived(call, digit):
-                driver = self.drivers.get(call)
-                if driver is not None:
-                    driver.feed(ev.DigitPressed(digit, self._now()))
-            case CallEnded(call, status, reason):
-                self._ended(call, status, reason)
-            case TransferRequested(call, new_call, target):
-                self._calls[new_call] = CallInfo(new_call, user_part(target), target, None,
-                                                 outgoing=True)
-                if self.ivr is None:      # the bare voice path has no switchboard to join it
-                    self.hangup(new_call)
-                else:
-                    at = self._now()
-                    self._record(lambda s: s.call_started(new_call, "out", user_part(target),
-                                                          "", at))
-                    self.board.referred(call, new_call, target)
-            case RecorderStopped(port, path):
-                for call, (p, done) in list(self._recorders.items()):
-                    if p == port:
-                        del self._recorders[call]
-                        if not done.done():
-                            done.set_result(path)
-            case LevelsSampled(at_ms, levels):
-                joined = {c: lv for c, lv in levels if self.members.seat_of(c) is not None}
-                self._fan_out_all(self.talk.feed_all(joined, at_ms))
-                return
-            case CommandFailed(StartRecorder(call=call)):
-                rec = self._recorders.pop(call, None)
-                if rec is not None and not rec[1].done():
-                    rec[1].set_result("")
-            case CommandFailed(AddPlayer(port=source)):   # e.g. the bridge is full: the core
-                self.stop_source(source)                    # forgets the player too
-            case RoutesFailed() | BridgeReconciled() | CommandFailed(ApplyRoutes() | Reconcile()):
-                self.bridge.on_event(event)                 # reconcile, count, log
-            case CommandFailed():
-                pass
-        self._fan_out(event)
-
-    def _offered(self, call: str, dialled: str, caller: str) -> None:
-        log.info("%s: incoming from %s to %r", call, caller, dialled)
-        if self.ivr is not None:
-            self._calls[call] = CallInfo(call, dialled, caller, None)
-            if (self.settings.sip.unknown_number is UnknownNumber.REJECT
-                    and route_call(dialled, self.settings.dialin).entry is Entry.UNKNOWN):
-                log.info("%s dialled %r: no [[dialin]] entry, refused (404)", call, dialled)
-                self._causes[call] = "unknown number"
-                self._stack.submit(Hangup(call, NOT_FOUND))   # before any answer: no connect
-                return
-            self._stack.submit(Answer(call))
-            at = self._now()
-            self._record(lambda s: s.call_started(call, "in", dialled, caller, at))
-            return
-        entry = self.settings.dialin_by_user(dialled)
-        if entry is None or entry.route is not Route.DIRECT or entry.room is None:
-            log.info("%s dialled %r: no direct-access route", call, dialled)
-            self._calls[call] = CallInfo(call, dialled, caller, None)
-            self._stack.submit(Hangup(call, NOT_FOUND))
-            return
-        room = entry.room
-        rs = self.settings.room(room)
-        limit = rs.max_participants if rs is not None else self.settings.capacity.room_max
-        taken = sum(1 for c in self._calls.values() if c.room == room)
-        if taken >= limit:
-            log.info("%s for room %r refused: full (%d/%d)", call, room, taken, limit)
-            self._calls[call] = CallInfo(call, dialled, caller, None)
-            self._stack.submit(Hangup(call, BUSY))
-            return
-        self._calls[call] = CallInfo(call, dialled, caller, room)
-        self._stack.submit(Answer(call))
-
-    def _media_ready(self, call: str) -> None:
-        info = self._calls.get(call)
-        if info is None or self._is_member(call):
-            return
-        self.members.apply(self.members.conf.arrive(call))     # the holding room first
-        if self.ivr is None:
-            if info.room is not None:
-                self.members.join(call, info.room, Role.PARTICIPANT, False, None)
-            return
-        if info.outgoing:
-            self.board.answered(call)
-            return
-        flow = CallFlow(self.flow_config, self.pin_guard, self.dial_guard)
-        self.new_driver(call, flow).feed(ev.CallAnswered(call, info.dialled, info.caller,
-                                                         self._now()))
-
-    def _relay(self, call: str) -> None:
-        """A re-INVITE gave the call a fresh bridge port: lay every route touching it again
-        (connecting an existing route is a no-op in pjmedia, so this is safe when the port
-        survived)."""
-        if self._is_member(call):
-            self._execute([Connect(r.src, r.dst, r.level) for r in self.mixer.routes_of(call)])
-
-    def _ended(self, call: str, status: int, reason: str) -> None:
-        cause = self._causes.pop(call, None)
-        if cause is not None:
-            log.info("%s: ended by confbot: %s (%d %s)", call, cause, status, reason)
-        else:
-            cause = f"remote hangup ({status} {reason})" if 200 <= status < 300 \
-                else f"{status} {reason}"
-            log.info("%s: ended: %s", call, cause)
-        driver = self.drivers.pop(call, None)
-        room = self.room_of(call) or (getattr(driver.flow, "room", None) if driver else None)
-        if driver is not None:
-            driver.ended(cause)    # its flow still sees the call (LeaveRoom)
-        info = self._calls.pop(call, None)
-        if self._is_member(call):
-            self.members.gone(call)
-        self.stop_recording(call)
-        if driver is not None and self.names is not None:
-            self.names.call_ended(driver.recordings, room)
-            self._room_maybe_idle(room)
-        if info is not None and self.ivr is not None:
-            self.board.ended(call, info, status)
-            at = self._now()
-            self._record(lambda s: s.call_ended(call, at, cause))
-        self._fan_out_all(self.talk.forget(call))
-
     # ---- helpers ---------------------------------------------------------------------------
-
-    def _room_maybe_idle(self, room: str | None) -> None:
-        """An empty room whose announcements have played: its name recordings can go."""
-        if room is None or self.names is None or room in self.rooms() \
-                or self.announcements.playing(room) is not None:
-            return
-        self.names.room_idle(room)
 
     def _is_member(self, call: str) -> bool:
         try:

@@ -89,7 +89,7 @@ class Grammar:
 
 
 class Menu(enum.Enum):
-    MAIN = "main"               # ivr.flow.MAIN_MENU_KEYS
+    MAIN = "main"               # ivr.flowconfig.MAIN_MENU_KEYS
     LANGUAGE = "language"       # 1..n: the configured languages in order
     CONFIRM = "confirm"         # name confirmation: 1 keep, 2 again
     INVITATION = "invitation"   # the invitee's choice: 1 join, 2 decline

@@ -1,0 +1,93 @@
+"""The prompt IDs (pure): every prompt a call flow may play, and the parameters each expects.
+
+Owns `PromptId` (shared with the prompt catalog: values are the lower-case names and the keys of
+`prompts/<lang>.toml`) and `PROMPT_PARAMS` (the catalog checks its texts against it).
+`ivr.events` imports (and re-exports) both, so `from ivr.events import PromptId` keeps working.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class PromptId(enum.Enum):
+    WELCOME = "welcome"
+    LANGUAGE_MENU = "language_menu"
+    MAIN_MENU = "main_menu"
+    ENTER_PIN = "enter_pin"
+    PIN_WRONG = "pin_wrong"                      # {tries_left}
+    PIN_LOCKED = "pin_locked"
+    CONFERENCE_NOT_STARTED = "conference_not_started"  # {start: datetime}
+    CONFERENCE_ENDED = "conference_ended"
+    CONFERENCE_CANCELLED = "conference_cancelled"  # a late caller, or those inside when cancelled
+    CONFERENCE_ENDS_SOON = "conference_ends_soon"  # {minutes}
+    CONFERENCE_EXTENDED = "conference_extended"    # {minutes}
+    CONFERENCE_CLOSING = "conference_closing"      # the booked time is over: it ends now
+    CONNECTING_OPERATOR = "connecting_operator"
+    OPERATOR_UNAVAILABLE = "operator_unavailable"
+    UNKNOWN_NUMBER = "unknown_number"
+    SAY_NAME = "say_name"
+    NAME_PLAYBACK = "name_playback"
+    NAME_CONFIRM = "name_confirm"
+    JOINED_AS_MODERATOR = "joined_as_moderator"
+    JOINED_AS_PARTICIPANT = "joined_as_participant"
+    YOU_ARE_NTH = "you_are_nth"                  # {n}
+    YOU_ARE_ALONE = "you_are_alone"
+    PARTICIPANT_COUNT = "participant_count"      # {count}
+    MUTED = "muted"
+    UNMUTED = "unmuted"
+    MUTED_BY_MODERATOR = "muted_by_moderator"
+    UNMUTED_BY_MODERATOR = "unmuted_by_moderator"
+    VOLUME_UP = "volume_up"
+    VOLUME_DOWN = "volume_down"
+    HELP_KEYS = "help_keys"                      # the intro; then one KEY_* per binding
+    KEY_TOGGLE_MUTE = "key_toggle_mute"          # {keys}: each says what its keys do
+    KEY_MUTE = "key_mute"
+    KEY_UNMUTE = "key_unmute"
+    KEY_HELP = "key_help"
+    KEY_COUNT = "key_count"
+    KEY_VOLUME_UP = "key_volume_up"
+    KEY_VOLUME_DOWN = "key_volume_down"
+    KEY_TALK_LOUDER = "key_talk_louder"
+    KEY_TALK_SOFTER = "key_talk_softer"
+    KEY_LEAVE = "key_leave"
+    KEY_INVITE = "key_invite"
+    KEY_NAME_MEMBER = "key_name_member"
+    NAME_WHO = "name_who"                        # moderator names a participant: whom?
+    SAY_NAME_FOR = "say_name_for"
+    NAME_SAVED = "name_saved"
+    NO_SUCH_PARTICIPANT = "no_such_participant"
+    MODERATOR_ONLY = "moderator_only"
+    INVITE_ENTER_NUMBER = "invite_enter_number"
+    INVITE_RINGING = "invite_ringing"
+    INVITE_JOINED = "invite_joined"
+    INVITE_DECLINED = "invite_declined"
+    INVITE_BUSY = "invite_busy"
+    INVITE_NO_ANSWER = "invite_no_answer"
+    INVITE_NOT_ALLOWED = "invite_not_allowed"
+    INVITE_UNAVAILABLE = "invite_unavailable"    # no [ivr] dialout_uri: inviting is off
+    INVITEE_GREETING = "invitee_greeting"        # {inviter, title}
+    INVITEE_CHOICE = "invitee_choice"
+    JOIN_ANNOUNCE = "join_announce"              # {name}: a recorded-name WAV path or text
+    LEAVE_ANNOUNCE = "leave_announce"            # {name}
+    ROOM_FULL = "room_full"
+    GOODBYE = "goodbye"
+    ERROR_APOLOGY = "error_apology"
+    THREEWAY_ENTER_NUMBER = "threeway_enter_number"
+    INVALID_INPUT = "invalid_input"
+    TIMEOUT_RETRY = "timeout_retry"
+    BEEP = "beep"
+
+
+# The parameters each prompt with variable parts expects (the catalog checks its texts against it).
+PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
+    PromptId.YOU_ARE_NTH: frozenset({"n"}),
+    PromptId.PARTICIPANT_COUNT: frozenset({"count"}),
+    PromptId.INVITEE_GREETING: frozenset({"inviter", "title"}),
+    PromptId.JOIN_ANNOUNCE: frozenset({"name"}),
+    PromptId.LEAVE_ANNOUNCE: frozenset({"name"}),
+    PromptId.CONFERENCE_NOT_STARTED: frozenset({"start"}),
+    PromptId.PIN_WRONG: frozenset({"tries_left"}),
+    PromptId.CONFERENCE_ENDS_SOON: frozenset({"minutes"}),
+    PromptId.CONFERENCE_EXTENDED: frozenset({"minutes"}),
+    **{p: frozenset({"keys"}) for p in PromptId if p.value.startswith("key_")},
+}
