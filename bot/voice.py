@@ -426,9 +426,12 @@ class VoiceService:
                         del self._recorders[call]
                         if not done.done():
                             done.set_result(path)
-            case LevelsSampled(at_ms, levels):
-                joined = {c: lv for c, lv in levels if c in self._joined}
-                self._fan_out_all(self.talk.feed_all(joined, at_ms))
+            case LevelsSampled(at_ms, calls, levels):
+                if self._joined.issuperset(calls):    # the usual case: no per-call filtering
+                    sample = dict(zip(calls, levels))
+                else:                                 # some are still in the IVR, or leaving
+                    sample = {c: lv for c, lv in zip(calls, levels) if c in self._joined}
+                self._fan_out_all(self.talk.feed_all(sample, at_ms))
                 return
             case CommandFailed(StartRecorder(call=call)):
                 rec = self._recorders.pop(call, None)
