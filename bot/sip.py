@@ -17,6 +17,10 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
   * keep `ci = call.getInfo()` in a variable before iterating `ci.media`; a disconnected call's
     AudioMedia raises, so a call's port is dropped the moment it is disconnected.
   * a level change is stop-then-start: re-calling `startTransmit2` keeps the old level.
+  * the talk poll reads every call's level with `Endpoint.mediaTxLevels` (our patch 0005): one
+    SWIG call and one lock of the bridge per poll; `getTxLevel` per call took the bridge's
+    mutex (held by the clock thread while it mixes) once per call: at 200 calls, 1.6 % of a
+    core more (docs/PERFORMANCE.md).
   * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
   * end of a prompt: `AudioMediaPlayer.onEof2` is raised on the media clock thread (it would
     take the GIL inside the clock tick), so it is not used; the driver knows each WAV's length

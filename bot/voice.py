@@ -76,7 +76,7 @@ class VoiceService:
     """`start()` brings up SIP on settings.sip; `stop()` hangs up everyone and exits cleanly."""
 
     def __init__(self, settings: Settings, loop: asyncio.AbstractEventLoop | None = None, *,
-                 level_interval: float | None = 0.05, ivr: IvrContext | None = None) -> None:
+                 level_interval: float | None = 0.1, ivr: IvrContext | None = None) -> None:
         self.settings = settings
         self._loop = loop
         self.mixer = Mixer()
@@ -85,6 +85,8 @@ class VoiceService:
         self.clock_rate = settings.sip.clock_rate
         self._stack: SipStack | None = None
         self.run: ServiceRun | None = None
+        # the talk poll: a voice is reported Talking the attack time (100 ms) after the first
+        # loud sample, so 100..200 ms after it starts at 0.1 s; half the poll's cost of 0.05 s
         self._level_interval = level_interval
         self._calls: dict[str, CallInfo] = {}
         self._joined: set[str] = set()
