@@ -17,7 +17,8 @@ Server modes:
   voice@<s> — the real service: VoiceService, the mixer core, talk detection polling every s
               (voice@0: no polling, to see what the poll itself costs);
   base@<s>  — the real service of another checkout (--baseline TREE, e.g. the commit before a
-              change, `git archive`d into var/), so before and after run side by side;
+              change, `git archive`d into var/) at that tree's default interval, so before
+              and after run side by side;
   bridge    — the baseline: SipStack alone, static full-mesh connections, no control plane.
 Figures per run: server CPU (% of one core), CPU per call, receive loss, jitter and
 jitter-buffer delay from pjsua2's stream statistics, Talking events per call-minute. The last
@@ -342,7 +343,11 @@ def main() -> int:
     if args.baseline:
         global BASELINE
         BASELINE = Path(args.baseline).resolve()
-        modes.insert(1, f"base@{default:g}")
+        base_default = subprocess.check_output(   # that tree's own default, not this one's
+            [sys.executable, "-c", "import inspect; from bot.voice import VoiceService; print("
+             "inspect.signature(VoiceService).parameters['level_interval'].default)"],
+            cwd=BASELINE, text=True).strip()
+        modes.insert(1, f"base@{float(base_default):g}")
     overheads = {}
     for wanted in (int(x) for x in args.overhead_n.split(",")):
         on = min(wanted, best) if best else wanted
