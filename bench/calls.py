@@ -6,14 +6,19 @@ Two phases, the server always in its own process so its CPU time can be read fro
              over 127.0.0.1, each looping Debian's g711a.pcap, into rooms of 10 (from N >= 200,
              200 of them go into one hall where 5 speak and the rest are muted). Real service
              only; a short window per N. Gives max_calls_no_loss and CPU per call.
-  overhead — at one N (default 200, or the ladder's best if lower: at 500 sipp and the
-             server saturate both cores, CPU is capped and differences hide), --repeat rounds
-             of: the bare bridge and the real service at each --levels polling interval,
-             interleaved so drifting background
+  overhead — at one N or several (--overhead-n 200,400; default 200, at most the ladder's
+             best: at 500 sipp and the server saturate both cores, CPU is capped and
+             differences hide), --repeat rounds of: the bare bridge and the real service at
+             each --levels polling interval, interleaved so drifting background
              load hits every mode alike; a long window each (--seconds, default 30). Reports the
              median per mode, and the talk events seen (talk detection still working?).
+             --no-ladder skips the ladder (the overhead N are then taken as given).
 Server modes:
-  voice@<s> — the real service: VoiceService, the mixer core, talk detection polling every s;
+  voice@<s> — the real service: VoiceService, the mixer core, talk detection polling every s
+              (voice@0: no polling, to see what the poll itself costs);
+  base@<s>  — the real service of another checkout (--baseline TREE, e.g. the commit before a
+              change, `git archive`d into var/) at that tree's default interval, so before
+              and after run side by side;
   bridge    — the baseline: SipStack alone, static full-mesh connections, no control plane.
 Figures per run: server CPU (% of one core), CPU per call, receive loss, jitter and
 jitter-buffer delay from pjsua2's stream statistics, Talking events per call-minute. The last
@@ -45,6 +50,7 @@ import sipfixtures as sf  # noqa: E402
 
 ROOM_SIZE, HALL_SIZE, HALL_SPEAKERS = 10, 200, 5
 HALL_NUMBER = "6000"
+BASELINE: Path | None = None     # --baseline: another tree whose service runs as "base@<s>"
 
 
 def default_level_interval() -> float:
@@ -183,9 +189,12 @@ def _loadavg() -> float:
 
 def measure(mode: str, n: int, seconds: float, workdir: Path) -> dict:
     port, rtp = sf.free_port(), sf.free_port_block(4 * n + 100)
-    server = subprocess.Popen([sys.executable, __file__, "--serve", mode, str(n), str(port),
-                               str(rtp)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, cwd=ROOT)
+    tree, serve_mode = ROOT, mode
+    if mode.startswith("base@"):      # the real service as another tree has it (--baseline)
+        tree, serve_mode = BASELINE, "voice@" + mode.split("@", 1)[1]
+    server = subprocess.Popen([sys.executable, str(tree / "bench" / "calls.py"), "--serve",
+                               serve_mode, str(n), str(port), str(rtp)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=tree)
     ask = lambda cmd: (server.stdin.write(cmd + "\n"), server.stdin.flush(),  # noqa: E731
                        json.loads(server.stdout.readline()))[-1]
     assert server.stdout.readline().strip() == "READY"
@@ -262,6 +271,34 @@ def ladder_of(top: int) -> list[int]:
     return out
 
 
+def overhead_phase(on: int, modes: list[str], args, work: Path) -> dict[str, float]:
+    """--repeat interleaved rounds of every mode at N = on; prints the runs and the medians and
+    returns mode -> overhead over the bridge."""
+    print(f"-- overhead at N = {on}: {args.repeat} interleaved rounds of {', '.join(modes)}")
+    print(HEADER)
+    runs: dict[str, list[dict]] = {m: [] for m in modes}
+    for k in range(args.repeat):
+        for m in modes:
+            r = measure(m, on, args.seconds, work / f"overhead-{m}-{on}-{k}")
+            runs[m].append(r)
+            print(row(r), flush=True)
+    bridge = statistics.median(r["cpu_pct"] for r in runs["bridge"])
+    print(f"-- medians at N = {on} (overhead = median voice CPU / median bridge CPU - 1)")
+    print(f"{'mode':10} {'cpu% median':>11} {'min':>6} {'max':>6} {'overhead':>9} "
+          f"{'talk/c/min':>10} {'loss':>5} {'load1':>5}")
+    overhead = {}
+    for m in modes:
+        cpus = [r["cpu_pct"] for r in runs[m]]
+        med = statistics.median(cpus)
+        overhead[m] = med / max(bridge, 1e-9) - 1
+        talk = statistics.median(r["talk_per_call_min"] for r in runs[m])
+        loss = sum(r["loss"] for r in runs[m])
+        load = statistics.median(r["load1"] for r in runs[m])
+        print(f"{m:10} {med:11.1f} {min(cpus):6.1f} {max(cpus):6.1f} {overhead[m]:+9.1%} "
+              f"{talk:10.2f} {loss:5d} {load:5.2f}", flush=True)
+    return overhead
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--serve", nargs=4, metavar=("MODE", "N", "PORT", "RTP"), help=argparse.SUPPRESS)
@@ -269,9 +306,15 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="overhead rounds (median reported)")
     ap.add_argument("--ladder-seconds", type=float, default=10.0, help="ladder window per N")
     ap.add_argument("--max", type=int, default=500, help="largest N (PJSUA_MAX_CALLS is 512)")
-    ap.add_argument("--overhead-n", type=int, default=200, help="N of the overhead runs "
-                    "(default 200, at most the ladder's best)")
+    ap.add_argument("--overhead-n", default="200", help="N of the overhead runs, or several "
+                    "comma-separated (default 200, at most the ladder's best)")
+    ap.add_argument("--no-ladder", action="store_true", help="skip the ladder: only the "
+                    "overhead phase, at each --overhead-n as given")
     ap.add_argument("--levels", default="0.05,0.1,0.2", help="level_interval values to compare")
+    ap.add_argument("--baseline", metavar="TREE", help="also run the real service of another "
+                    "checkout (e.g. `git archive` of the commit before a change, unpacked) as "
+                    "mode base@<default interval>, interleaved with the others: before and after "
+                    "in one run")
     ap.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
     args = ap.parse_args()
     if args.serve:
@@ -284,43 +327,37 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}; ladder window "
           f"{args.ladder_seconds:.0f} s, overhead window {args.seconds:.0f} s x {args.repeat}; "
           f"VoiceService level_interval default {default:g} s")
-    print("-- ladder (real service, default polling)")
-    print(HEADER)
     best, best_row = 0, None
-    for n in ladder_of(args.max):
-        r = measure(voice_default, n, args.ladder_seconds, work / f"ladder-{n}")
-        print(row(r), flush=True)
-        if r["loss"] > 0 or r["joined"] < n:
-            break
-        best, best_row = n, r
-    on = min(args.overhead_n, best) if best else args.overhead_n
+    if not args.no_ladder:
+        print("-- ladder (real service, default polling)")
+        print(HEADER)
+        for n in ladder_of(args.max):
+            r = measure(voice_default, n, args.ladder_seconds, work / f"ladder-{n}")
+            print(row(r), flush=True)
+            if r["loss"] > 0 or r["joined"] < n:
+                break
+            best, best_row = n, r
     modes = ["bridge"] + [f"voice@{float(x):g}" for x in args.levels.split(",")]
     if voice_default not in modes:
         modes.append(voice_default)
-    print(f"-- overhead at N = {on}: {args.repeat} interleaved rounds of {', '.join(modes)}")
-    print(HEADER)
-    runs: dict[str, list[dict]] = {m: [] for m in modes}
-    for k in range(args.repeat):
-        for m in modes:
-            r = measure(m, on, args.seconds, work / f"overhead-{m}-{k}")
-            runs[m].append(r)
-            print(row(r), flush=True)
-    bridge = statistics.median(r["cpu_pct"] for r in runs["bridge"])
-    print(f"-- medians at N = {on} (overhead = median voice CPU / median bridge CPU - 1)")
-    print(f"{'mode':10} {'cpu% median':>11} {'min':>6} {'max':>6} {'overhead':>9} "
-          f"{'talk/c/min':>10} {'loss':>5}")
-    overhead = {}
-    for m in modes:
-        cpus = [r["cpu_pct"] for r in runs[m]]
-        med = statistics.median(cpus)
-        overhead[m] = med / max(bridge, 1e-9) - 1
-        talk = statistics.median(r["talk_per_call_min"] for r in runs[m])
-        loss = sum(r["loss"] for r in runs[m])
-        print(f"{m:10} {med:11.1f} {min(cpus):6.1f} {max(cpus):6.1f} {overhead[m]:+9.1%} "
-              f"{talk:10.2f} {loss:5d}")
+    if args.baseline:
+        global BASELINE
+        BASELINE = Path(args.baseline).resolve()
+        base_default = subprocess.check_output(   # that tree's own default, not this one's
+            [sys.executable, "-c", "import inspect\ntry:\n from bot.service.voice import "
+             "VoiceService\nexcept ImportError:\n from bot.voice import VoiceService\n"
+             "print(inspect.signature(VoiceService).parameters['level_interval'].default)"],
+            cwd=BASELINE, text=True).strip()
+        modes.insert(1, f"base@{float(base_default):g}")
+    overheads = {}
+    for wanted in (int(x) for x in args.overhead_n.split(",")):
+        on = min(wanted, best) if best else wanted
+        overheads[on] = overhead_phase(on, modes, args, work)
+    overhead = overheads[min(overheads)][voice_default]
     per_call = best_row["cpu_per_call_pct"] if best_row else float("nan")
     print(f"RESULT max_calls_no_loss={best} cpu_per_call_pct={per_call:.3f} "
-          f"overhead_vs_bridge={overhead[voice_default]:.3f}")
+          f"overhead_vs_bridge={overhead:.3f}" + "".join(
+              f" overhead_n{n}={o[voice_default]:.3f}" for n, o in sorted(overheads.items())))
     return 0
 
 

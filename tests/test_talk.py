@@ -119,3 +119,37 @@ def test_events_alternate_and_each_is_justified_by_the_samples(levels):
             window = levels[k - S.hangover_ms // POLL: k + 1]
             assert all(v < S.release_level for v in window)
     assert det.is_talking("a") == (bool(kinds) and kinds[-1] is Talking)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-60, 200),
+                          st.dictionaries(st.sampled_from("abcd"),
+                                          st.one_of(st.integers(0, 255), st.booleans(),
+                                                    st.sampled_from([-1, 256, 2.5])),
+                                          max_size=4)),
+                max_size=40))
+def test_a_batch_does_what_feeding_each_member_in_turn_does(polls):
+    # feed_all takes shortcuts (C-speed checks, a latest-time fast path): the same events,
+    # errors and state as feed() member by member, for any times (also going backwards),
+    # levels (also invalid) and members coming and going
+    batch, single = TalkDetector(S), TalkDetector(S)
+    t = 0
+    for step, levels in polls:
+        t += step
+        try:
+            got = batch.feed_all(levels, t)
+        except ValueError:
+            got = "error"
+        expected = []
+        valid = all(isinstance(v, int) and 0 <= v <= 255 for v in levels.values()) and all(
+            m not in single._tracks or t >= single._tracks[m].last_ms for m in levels)
+        if not valid:
+            expected = "error"
+        else:
+            for m, v in levels.items():
+                expected += single.feed(m, v, t)
+        assert got == expected
+        assert batch.talking() == single.talking()
+        if step % 7 == 0 and levels:      # now and then someone leaves
+            m = min(levels)
+            assert batch.forget(m) == single.forget(m)

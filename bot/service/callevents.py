@@ -93,9 +93,10 @@ class CallEvents:
                     self.board.referred(call, new_call, target)
             case RecorderStopped(port, path):
                 self.recorders.stopped(port, path)
-            case LevelsSampled(at_ms, levels):
-                joined = {c: lv for c, lv in levels if self.members.seat_of(c) is not None}
-                self._fan_out_all(self.talk.feed_all(joined, at_ms))
+            case LevelsSampled(at_ms, calls, levels):
+                seats = self.members.conf.seat_of
+                sample = {c: lv for c, lv in zip(calls, levels) if seats(c) is not None}
+                self._fan_out_all(self.talk.feed_all(sample, at_ms))
                 return
             case CommandFailed(StartRecorder(call=call)):
                 self.recorders.failed(call)

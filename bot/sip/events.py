@@ -91,8 +91,12 @@ class RecorderStopped:
 
 @dataclass(frozen=True, slots=True)
 class LevelsSampled:
+    """One poll of the calls' voices: `levels[i]` is what `calls[i]` sends into the bridge
+    (pjsua2's getTxLevel scale, 0..100). Two parallel tuples, not pairs: the stack reuses one
+    `calls` tuple from poll to poll, so a poll allocates two objects, not one per call."""
     at_ms: int
-    levels: tuple[tuple[str, int], ...]   # (call id, getTxLevel 0..255): the caller's voice
+    calls: tuple[str, ...]
+    levels: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)

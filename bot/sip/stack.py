@@ -20,6 +20,10 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
     batch never stops half-way: a failing diff is reported (`RoutesFailed`, counted in
     `route_failures`) and the rest applied. `Reconcile` reads the bridge and applies the repair
     in one step on this thread, so no batch queued after it can be undone by a stale read.
+  * the talk poll reads every call's level with `Endpoint.mediaTxLevels` (our patch 0005): one
+    SWIG call and one lock of the bridge per poll; `getTxLevel` per call took the bridge's
+    mutex (held by the clock thread while it mixes) once per call: at 200 calls, 1.6 % of a
+    core more (docs/PERFORMANCE.md).
   * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
   * end of a prompt: `AudioMediaPlayer.onEof2` is raised on the media clock thread (it would
     take the GIL inside the clock tick), so it is not used; the driver knows each WAV's length
@@ -99,6 +103,9 @@ class SipStack:
         self._writer: LogWriter | None = None
         self._calls: dict[str, PjCall] = {}
         self._ports: dict[str, pj.AudioMedia] = {}
+        # call → its bridge slot, and the (calls, slots) batch the level poll reads at once
+        self._slots: dict[str, int] = {}
+        self._level_batch: tuple[tuple[str, ...], "pj.IntVector"] | None = None
         # recorder port id → (recorder, WAV path, the call it records)
         self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str, str]] = {}
         self._graveyard: list[object] = []
@@ -290,16 +297,19 @@ class SipStack:
                                f"{owed} kept for calls): no port for {what}")
 
     def _sample_levels(self) -> None:
-        levels = []
-        for cid, c in self._calls.items():
-            port = self._ports.get(cid)
-            if port is not None:
-                try:
-                    levels.append((cid, port.getTxLevel()))
-                except pj.Error:
-                    pass
-        if levels:
-            self._post(LevelsSampled(int(time.monotonic() * 1000), tuple(levels)))
+        """Every call's `getTxLevel`, read in one call under one lock of the bridge
+        (`Endpoint.mediaTxLevels`, scripts/pjsua2/0005): one SWIG call per call took the
+        bridge's mutex, which the clock thread holds while it mixes, once per call."""
+        if self._level_batch is None:      # a call's port came or went: rebuild the batch
+            self._level_batch = (tuple(self._slots), pj.IntVector(list(self._slots.values())))
+        calls, slots = self._level_batch
+        if not calls:
+            return
+        levels = self._ep.mediaTxLevels(slots)
+        if -1 in levels:                   # a slot whose port is gone (the call is ending)
+            kept = [(c, lv) for c, lv in zip(calls, levels) if lv >= 0]
+            calls, levels = tuple(c for c, _ in kept), tuple(lv for _, lv in kept)
+        self._post(LevelsSampled(int(time.monotonic() * 1000), calls, levels))
 
     def new_call_id(self) -> str:
         """A fresh call id for `MakeCall` (any thread; ids are never reused)."""
@@ -346,6 +356,8 @@ class SipStack:
     def _media_active(self, call: PjCall, media: "pj.AudioMedia") -> None:
         self._ports[call.call_id] = media
         self._bridge.forget_port(call.call_id)   # a fresh port carries no routes
+        self._slots[call.call_id] = media.getPortId()
+        self._level_batch = None
         # pjmedia reads (and measures) a port only while it transmits somewhere; a muted or
         # lone caller has no routes, so a silent tap into the null device (level 0) keeps its
         # getTxLevel alive for talk detection
@@ -363,6 +375,8 @@ class SipStack:
     def _ended(self, call: PjCall, status: int, reason: str) -> None:
         self._ports.pop(call.call_id, None)
         self._bridge.forget_port(call.call_id)
+        if self._slots.pop(call.call_id, None) is not None:
+            self._level_batch = None
         if self._calls.pop(call.call_id, None) is not None:
             self._graveyard.append(call)  # deleted after the callback returns, never inside it
             self._post(CallEnded(call.call_id, status, reason))
@@ -379,6 +393,8 @@ class SipStack:
         self._calls.clear()
         self._ports.clear()
         self._bridge = Bridge(self._ports)
+        self._slots.clear()
+        self._level_batch = None
         self._recorders.clear()
         self._graveyard.clear()
         self._destroy()
