@@ -56,6 +56,7 @@ import pjsua2 as pj
 from bot.conference.mixer import Connect, Disconnect, Relevel
 from bot.config.settings import SipSettings
 from bot.sip.bridge import Bridge, transmit
+from bot.sip import endpoint
 from bot.sip.call import LogWriter, PjAccount, PjCall
 from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, BridgeReconciled,  # noqa: F401
                            CallConfirmed, CallEnded, CallMediaChanged, CallMediaReady,
@@ -173,54 +174,11 @@ class SipStack:
             self._shutdown()
 
     def _create(self) -> None:
-        s = self.settings
-        ep = self._ep = pj.Endpoint()
-        ep.libCreate()
-        cfg = pj.EpConfig()
-        cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.maxCalls = s.max_calls
-        cfg.uaConfig.userAgent = "confbot"
         self._writer = LogWriter()
-        cfg.logConfig.writer = self._writer
-        cfg.logConfig.level = s.log_level
-        cfg.logConfig.consoleLevel = s.log_level   # pjsua hands the writer only what passes this
-        cfg.logConfig.decor = 0
-        cfg.medConfig.clockRate = s.clock_rate
-        cfg.medConfig.sndClockRate = s.clock_rate
-        cfg.medConfig.channelCount = 1
-        cfg.medConfig.ecTailLen = 0
-        cfg.medConfig.noVad = True
-        cfg.medConfig.maxMediaPorts = self._conf_ports
-        ep.libInit(cfg)
-        for kind in s.transports:
-            tc = pj.TransportConfig()
-            tc.port, tc.boundAddress, tc.publicAddress = s.port, s.host, s.host
-            ep.transportCreate({"udp": pj.PJSIP_TRANSPORT_UDP,
-                                "tcp": pj.PJSIP_TRANSPORT_TCP}[kind], tc)
-        if s.tls_port and s.tls_cert and s.tls_key:
-            tc = pj.TransportConfig()
-            tc.port, tc.boundAddress, tc.publicAddress = s.tls_port, s.host, s.host
-            tc.tlsConfig.certFile, tc.tlsConfig.privKeyFile = s.tls_cert, s.tls_key
-            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
-        ep.libStart()
-        ep.audDevManager().setNullDev()  # a clock for the bridge, no sound card
-        self._set_codecs(s.codecs)
-        acfg = pj.AccountConfig()
-        acfg.idUri = f"sip:confbot@{s.host}:{s.port}"
-        mt = acfg.mediaConfig.transportConfig
-        mt.port, mt.portRange, mt.boundAddress = s.rtp_port, s.rtp_port_range, s.host
-        acfg.mediaConfig.srtpUse = {"disabled": pj.PJMEDIA_SRTP_DISABLED,
-                                    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
-                                    "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[s.srtp]
+        self._ep = pj.Endpoint()      # kept before it starts, so a failed start is torn down
+        endpoint.start(self._ep, self.settings, self._writer, self._conf_ports)
         self._account = PjAccount(self)
-        self._account.create(acfg, True)
-
-    def _set_codecs(self, wanted: tuple[str, ...]) -> None:
-        prio = {name.upper(): 255 - i for i, name in enumerate(wanted)}
-        for ci in self._ep.codecEnum2():
-            name = ci.codecId.split("/", 1)[0].upper()
-            self._ep.codecSetPriority(ci.codecId, prio.get(name, 0))
+        self._account.create(endpoint.account_config(self.settings), True)
 
     def _loop(self) -> None:
         ep = self._ep
