@@ -37,6 +37,7 @@ from bot.store.sqlite import SqliteStore  # noqa: E402
 from bot.service.voice import VoiceService  # noqa: E402
 from ivr.steps import State  # noqa: E402
 from test_ivr_conference import quiet, until_asking  # noqa: E402
+from test_ivr_names import _enter_with_name  # noqa: E402
 
 A_HZ, B_HZ, BEEP_HZ = 440.0, 770.0, 1000.0
 PREMIUM = "7000"
@@ -138,19 +139,6 @@ class Clock:
         return datetime.now(timezone.utc) + self.offset
 
 
-async def _enter(voice, phone, port: int, pin: str, room: str) -> str:
-    before = set(voice.calls())
-    phone.dial(f"sip:{PREMIUM}@127.0.0.1:{port}")
-    await voice.wait_for(lambda: set(voice.drivers) - before, 15)
-    call = (set(voice.drivers) - before).pop()
-    await until_asking(voice, call, State.PIN_ENTRY)
-    await asyncio.to_thread(phone.send_digits, pin + "#")
-    await until_asking(voice, call, State.NAME_CONFIRM, timeout=20)
-    await asyncio.to_thread(phone.send_digits, "1")
-    await voice.wait_for(lambda: call in voice.rooms().get(room, ()), 10)
-    return call
-
-
 def _booked_scenario(tmp: Path) -> dict:
     now = datetime.now(timezone.utc)
     store = SqliteStore(tmp / "confbot.sqlite3")
@@ -180,8 +168,8 @@ def _booked_scenario(tmp: Path) -> dict:
             b.start()
             port = settings.sip.port
             # 1. the end of a booking: both in, warned 5 minutes before, hung up at the end
-            ca = await _enter(voice, a, port, ends.participant_pin, ends.reference)
-            cb = await _enter(voice, b, port, ends.moderator_pin, ends.reference)
+            ca = await _enter_with_name(voice, a, port, ends.participant_pin, ends.reference)
+            cb = await _enter_with_name(voice, b, port, ends.moderator_pin, ends.reference)
             out["lang"] = voice.drivers[ca].lang
             out["names_in_room"] = sorted(p.name for p in ctx.names_dir.glob("*.wav"))
             await voice.wait_for(lambda: quiet(voice) and not _room_sources(voice, ends.reference),
@@ -207,7 +195,7 @@ def _booked_scenario(tmp: Path) -> dict:
             out["names_after"] = sorted(p.name for p in ctx.names_dir.glob("*.wav"))
             # 2. a cancellation while inside, then a late caller with the cancelled PIN
             clock.offset = timedelta()
-            cc = await _enter(voice, a, port, cancelled.participant_pin, cancelled.reference)
+            cc = await _enter_with_name(voice, a, port, cancelled.participant_pin, cancelled.reference)
             store.cancel(cancelled.reference)
             await voice.wait_for(lambda: cc not in voice.calls(), 20)
             before = set(voice.calls())

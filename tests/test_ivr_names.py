@@ -44,9 +44,9 @@ async def _enter_with_name(voice, phone, port: int, pin: str, room: str) -> str:
     call = (set(voice.drivers) - known).pop()
     await until_asking(voice, call, State.PIN_ENTRY)
     await asyncio.to_thread(phone.send_digits, pin + "#")
-    await until_asking(voice, call, State.NAME_CONFIRM, timeout=15)
+    await until_asking(voice, call, State.NAME_CONFIRM, timeout=20)
     await asyncio.to_thread(phone.send_digits, "1")
-    await voice.wait_for(lambda: call in voice.rooms().get(room, ()), 5)
+    await voice.wait_for(lambda: call in voice.rooms().get(room, ()), 10)
     return call
 
 
