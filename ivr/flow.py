@@ -44,9 +44,8 @@ from bot.conference.rooms import Role
 from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
-                        EndRecording, JoinOutcome, JoinResult, JoinRoom, Level, Log, Moved,
-                        MuteChanged,
-                        NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
+                        EndRecording, JoinOutcome, JoinResult, JoinRoom, LeaveRoom, Level, Log,
+                        Moved, MuteChanged, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.flowconfig import MAIN_MENU_KEYS, FlowConfig, MenuChoice
@@ -321,7 +320,10 @@ class CallFlow(ConferenceSteps, StepsBase):
         if self.ended:
             return []
         # everyone goes: no "X has left" for each of them to the ones still leaving
+        joining = self.state is S.JOINING          # already in the room; its JoinResult is due
         out = self._stop_playback() + self._cleanup(announce=False)
+        if joining:
+            out.append(LeaveRoom(self.room))
         said = P.CONFERENCE_CANCELLED if ev.why is Closing.CANCELLED else P.CONFERENCE_CLOSING
         out += [Log(Level.INFO, f"call {self.call_id}: {ev.why.value}"),
                 self._play(said), self._play(P.GOODBYE)]
@@ -382,4 +384,8 @@ TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     (S.NAME_FOR_RECORDING, RecordingDone): F._recorded_for,
     (S.THREEWAY_DIALING, DialOutResult): F._dial_result,
     (S.TRANSFERRING, OperatorResult): F._operator_result,
+    # answers to questions asked before we hung up (the service closed the conference
+    # meanwhile): a race, not a driver bug
+    **{(S.CLOSING, t): F._ignore for t in (PinChecked, RecordingDone, JoinResult, RoomCount,
+                                           NameAssigned, DialOutResult, OperatorResult)},
 }

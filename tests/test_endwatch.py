@@ -81,3 +81,10 @@ def test_a_conference_that_emptied_starts_afresh():
     assert w.tick({REF: BOOKING}, END - 5 * MIN) == [Warn(REF, 5)]
     assert w.tick({}, END - 4 * MIN) == []
     assert w.tick({REF: BOOKING}, END - 3 * MIN) == [Warn(REF, 3)]
+
+
+def test_an_extension_the_store_could_not_answer_still_ends_on_time():
+    w = watch(extend_max_minutes=60)
+    attempt = w.tick({REF: BOOKING}, END - 5 * MIN)[0]
+    assert w.extension_done(attempt, False, END - 5 * MIN) == []     # no answer: no warning
+    assert w.tick({REF: BOOKING}, END) == [Close(REF, Closing.ENDED)]

@@ -110,9 +110,11 @@ def test_a_caller_still_entering_a_closed_conference_is_told_too():
     flow = new_flow()
     answer(flow)
     press(flow, "482913#")
-    flow.handle(PinChecked(BOOKING, False, T0))          # JOINING: not in the room yet
+    flow.handle(PinChecked(BOOKING, False, T0))          # JOINING: its JoinResult is due
     out = flow.handle(ConferenceClosed(Closing.ENDED))
-    assert prompts(out) == [P.CONFERENCE_CLOSING, P.GOODBYE] and not of(out, LeaveRoom)
+    assert prompts(out) == [P.CONFERENCE_CLOSING, P.GOODBYE]
+    assert of(out, LeaveRoom) == [LeaveRoom(BOOKING.reference)]   # the join already happened
+    assert flow.handle(JoinResult(JoinOutcome.JOINED, 2)) == []      # the late answer: ignored
 
 
 # ---- 10: the end of a booking -------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from bot.conference.rooms import Role
-from bot.service.switchboard import LegKind, Switchboard
+from bot.service.switchboard import Leg, LegKind, Switchboard
 from ivr import events as ev
 
 
@@ -64,5 +64,17 @@ def test_refer_from_a_call_that_is_gone_is_cancelled():
         voice = FakeVoice({})
         board = Switchboard(voice)
         board.referred("a", "call-9", "sip:b@example")
+        assert voice.hung_up == [("call-9", 603)]
+    asyncio.run(run())
+
+
+def test_a_ringing_invitation_is_cancelled_when_its_inviter_is_gone():
+    """Nobody would be there to join: the invitee must not end up alone in a closed room."""
+    async def run():
+        voice = FakeVoice({"a": "CB-1"})
+        board = Switchboard(voice)
+        board.legs["call-9"] = Leg(LegKind.INVITE, "a", "CB-1")
+        board.legs["call-8"] = Leg(LegKind.INVITE, "a", "CB-1", answered=True)   # deciding
+        board.ended("a", SimpleNamespace(room="CB-1"), 200)
         assert voice.hung_up == [("call-9", 603)]
     asyncio.run(run())

@@ -63,7 +63,7 @@ class Announcer:
     def room_maybe_idle(self, room: str | None) -> None:
         """An empty room whose announcements have played: its name recordings can go."""
         v = self.voice
-        if room is None or v.names is None or room in v.rooms() \
+        if room is None or v.names is None or v.members.count(room) \
                 or self.queue.playing(room) is not None:
             return
         v.names.room_idle(room)

@@ -53,7 +53,11 @@ class BookingWatch:
                     n = self._tell(ref, ev.ConferenceNotice(minutes))
                     log.info("conference %s ends in %d min (%d callers told)", ref, minutes, n)
                 case TryExtend(ref, end, minutes):
-                    decisions += await self._extend(d, now)
+                    try:
+                        decisions += await self._extend(d, now)
+                    except Exception:   # the store failed: treat it as refused, end on time
+                        log.exception("conference %s: extension failed", ref)
+                        decisions += self.core.extension_done(d, False, now)
                 case Extended(ref, minutes):
                     n = self._tell(ref, ev.ConferenceNotice(minutes, extended=True))
                     log.info("conference %s extended by %d min (%d callers told)", ref, minutes, n)

@@ -118,7 +118,10 @@ class Members:
     def apply(self, change: Change) -> None:
         self.voice.apply(list(change.diffs))
         for fact in change.facts:
-            self._deliver(fact)
+            try:
+                self._deliver(fact)
+            except Exception:   # noqa: BLE001 - the others (and the call's end) still happen
+                log.exception("delivering %s", fact)
 
     def _deliver(self, fact) -> None:
         v = self.voice

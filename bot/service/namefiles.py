@@ -50,5 +50,8 @@ class NameFiles:
 
     def _remove(self, recordings) -> None:
         for path in recordings:
-            self._forget(path)
-            Path(path).unlink(missing_ok=True)
+            try:
+                self._forget(path)
+                Path(path).unlink(missing_ok=True)
+            except OSError as e:     # one file that cannot go must not keep the others
+                log.warning("name recording %s not removed: %s", path, e)

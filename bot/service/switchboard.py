@@ -197,3 +197,5 @@ class Switchboard:
         for other, leg in list(self.legs.items()):
             if leg.owner == call and leg.kind is LegKind.OPERATOR:
                 self.voice.hangup(other, 200, cause="caller hung up")
+            elif leg.owner == call and not leg.answered:   # still ringing: nobody to join now
+                self.voice.hangup(other, cause="inviter gone")
