@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 
-from bot.conference.mixer import Diff, Direction, Mixer, Role, RoomKind
+from bot.conference.mixer import Diff, Direction, Mixer, Role, RoomKind, UnknownMember
 
 HOLDING = "~ivr"          # callers in the IVR: a WAITING room, nobody hears anybody
 LAST_JOINED = 0           # the seat that means "whoever joined last"
@@ -189,7 +189,7 @@ class Conferences:
             raise ValueError(f"{call} is already in {self._members[call].conference}")
         if len(c.seats) >= c.limit:
             return Change((), (RoomFull(call, conference, len(c.seats), c.limit),))
-        seat = next(s for s in range(1, len(c.seats) + 2) if s not in c.seats)
+        seat = _free_seat(c)
         self._order += 1
         diffs = self.mixer.move(call, conference, muted=muted, role=role)
         self.mixer.take_events()    # room state facts: nobody reads them yet (bounded)
@@ -217,7 +217,7 @@ class Conferences:
     def gone(self, call: str) -> Change:
         """The call ended: out of its conference and the mixer."""
         out = self.leave(call)
-        if self._known(call):
+        if self.knows(call):
             out += Change(tuple(self.mixer.leave(call)))
             self.mixer.take_events()
         return out
@@ -249,7 +249,7 @@ class Conferences:
             return Change((), (RoomFull(call, target, len(t.seats), t.limit),))
         old = self._conferences[s.conference]
         del old.seats[s.seat]
-        seat = next(n for n in range(1, len(t.seats) + 2) if n not in t.seats)
+        seat = _free_seat(t)
         t.seats[seat] = call
         self._members[call] = replace(s, conference=target, seat=seat)
         diffs = self.mixer.move(call, target)
@@ -353,13 +353,19 @@ class Conferences:
         if not self.may(actor, action, target):
             raise NotAllowed(f"{actor} may not {action.value} {target}")
 
-    def _known(self, call: str) -> bool:
+    def knows(self, call: str) -> bool:
+        """The call has media here (in the holding room or a conference)."""
         try:
             self.mixer.member(call)
             return True
-        except Exception:  # noqa: BLE001 - UnknownMember
+        except UnknownMember:
             return False
 
     def _need(self, call: str) -> None:
-        if not self._known(call):
+        if not self.knows(call):
             raise UnknownCall(call)
+
+
+def _free_seat(c: _Conference) -> int:
+    """The lowest seat nobody in `c` holds (never one a member still holds)."""
+    return next(n for n in range(1, len(c.seats) + 2) if n not in c.seats)

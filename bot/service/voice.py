@@ -303,11 +303,7 @@ class VoiceService(CallEvents):
     # ---- helpers ---------------------------------------------------------------------------
 
     def _is_member(self, call: str) -> bool:
-        try:
-            self.mixer.member(call)
-            return True
-        except Exception:   # noqa: BLE001 - UnknownMember
-            return False
+        return self.members.conf.knows(call)
 
     def _now(self):
         return self.ivr.clock() if self.ivr is not None else None
