@@ -8,24 +8,29 @@ Two phases, the server always in its own process so its CPU time can be read fro
              only; a short window per N. Gives max_calls_no_loss and CPU per call.
   overhead — at one N or several (--overhead-n 200,400; default 200, at most the ladder's
              best: at 500 sipp and the server saturate both cores, CPU is capped and
-             differences hide), --repeat rounds of: the bare bridge and the real service at
-             each --levels polling interval, interleaved so drifting background
+             differences hide), --repeat rounds of: the bare bridge, the real service with
+             nobody watching talkers, and with every conference watched at each --levels
+             polling interval, interleaved so drifting background
              load hits every mode alike; a long window each (--seconds, default 30). Reports the
              median per mode, and the talk events seen (talk detection still working?).
              --no-ladder skips the ladder (the overhead N are then taken as given).
 Server modes:
   voice@<s> — the real service: VoiceService, the mixer core, talk detection polling every s
-              (voice@0: no polling, to see what the poll itself costs);
+              the voices someone watches; here nobody does (no console, no roll call), so
+              no level is read (bot.service.talkwatch);
+  watch@<s> — the same with every conference watched (`VoiceService.watch_talk()`, what a
+              console showing every room's talkers costs): every voice polled every s;
   base@<s>  — the real service of another checkout (--baseline TREE, e.g. the commit before a
               change, `git archive`d into var/) at that tree's default interval, so before
               and after run side by side;
   bridge    — the baseline: SipStack alone, static full-mesh connections, no control plane.
 Figures per run: server CPU (% of one core), CPU per call, receive loss, jitter and
-jitter-buffer delay from pjsua2's stream statistics, Talking events per call-minute. The last
-line printed is
+jitter-buffer delay from pjsua2's stream statistics, Talking events per call-minute. The ladder runs
+watch@<default> (the dearer case). The last line printed is
   RESULT max_calls_no_loss=<int> cpu_per_call_pct=<float> overhead_vs_bridge=<float>
-where the overhead is the median voice CPU at VoiceService's default level_interval over the
-median bridge CPU, minus 1. Never a timed test: run it by hand or with `make bench`. Owns
+         overhead_watched=<float> overhead_n<N>=... overhead_watched_n<N>=...
+where an overhead is the median CPU of voice@ (watch@) at VoiceService's default
+level_interval over the median bridge CPU, minus 1. Never a timed test: run it by hand or with `make bench`. Owns
 nothing the service uses.
 """
 from __future__ import annotations
@@ -83,8 +88,9 @@ def serve(mode: str, n: int, port: int, rtp: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # ~2 fds per call
     settings = settings_for(n, port, rtp)
-    if mode.startswith("voice@"):
-        asyncio.run(_serve_voice(settings, float(mode.split("@", 1)[1])))
+    if mode.startswith(("voice@", "watch@")):
+        kind, interval = mode.split("@", 1)
+        asyncio.run(_serve_voice(settings, float(interval), kind == "watch"))
     else:
         _serve_bridge(settings)
 
@@ -102,7 +108,7 @@ def _stats_json(stats) -> dict:
     return {c: [s.rx_packets, s.rx_loss, s.jitter_ms, s.jbuf_delay_ms] for c, s in stats.items()}
 
 
-async def _serve_voice(settings, level_interval: float) -> None:
+async def _serve_voice(settings, level_interval: float, watch: bool) -> None:
     from bot.sip.stack import CallMediaReady
     from bot.conference.talk import Silent, Talking
     from bot.service.voice import VoiceService
@@ -121,6 +127,8 @@ async def _serve_voice(settings, level_interval: float) -> None:
         elif isinstance(e, Silent):
             talk["silent"] += 1
     voice.subscribe(on_event)
+    if watch:
+        voice.watch_talk()        # every conference, as a console showing all rooms
     await voice.start()
     loop = asyncio.get_running_loop()
 
@@ -310,7 +318,8 @@ def main() -> int:
                     "comma-separated (default 200, at most the ladder's best)")
     ap.add_argument("--no-ladder", action="store_true", help="skip the ladder: only the "
                     "overhead phase, at each --overhead-n as given")
-    ap.add_argument("--levels", default="0.05,0.1,0.2", help="level_interval values to compare")
+    ap.add_argument("--levels", default="0.05,0.1", help="level_interval values of the watched "
+                    "modes (watch@<s>) to compare")
     ap.add_argument("--baseline", metavar="TREE", help="also run the real service of another "
                     "checkout (e.g. `git archive` of the commit before a change, unpacked) as "
                     "mode base@<default interval>, interleaved with the others: before and after "
@@ -322,24 +331,24 @@ def main() -> int:
         serve(mode, int(n), int(port), int(rtp))
         return 0
     default = default_level_interval()
-    voice_default = f"voice@{default:g}"
+    voice_default, watch_default = f"voice@{default:g}", f"watch@{default:g}"
     work = Path(args.workdir)
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}; ladder window "
           f"{args.ladder_seconds:.0f} s, overhead window {args.seconds:.0f} s x {args.repeat}; "
           f"VoiceService level_interval default {default:g} s")
     best, best_row = 0, None
     if not args.no_ladder:
-        print("-- ladder (real service, default polling)")
+        print("-- ladder (real service, every conference's talkers watched, default polling)")
         print(HEADER)
         for n in ladder_of(args.max):
-            r = measure(voice_default, n, args.ladder_seconds, work / f"ladder-{n}")
+            r = measure(watch_default, n, args.ladder_seconds, work / f"ladder-{n}")
             print(row(r), flush=True)
             if r["loss"] > 0 or r["joined"] < n:
                 break
             best, best_row = n, r
-    modes = ["bridge"] + [f"voice@{float(x):g}" for x in args.levels.split(",")]
-    if voice_default not in modes:
-        modes.append(voice_default)
+    modes = ["bridge", voice_default] + [f"watch@{float(x):g}" for x in args.levels.split(",")]
+    if watch_default not in modes:
+        modes.append(watch_default)
     if args.baseline:
         global BASELINE
         BASELINE = Path(args.baseline).resolve()
@@ -353,11 +362,13 @@ def main() -> int:
     for wanted in (int(x) for x in args.overhead_n.split(",")):
         on = min(wanted, best) if best else wanted
         overheads[on] = overhead_phase(on, modes, args, work)
-    overhead = overheads[min(overheads)][voice_default]
+    first = overheads[min(overheads)]
     per_call = best_row["cpu_per_call_pct"] if best_row else float("nan")
     print(f"RESULT max_calls_no_loss={best} cpu_per_call_pct={per_call:.3f} "
-          f"overhead_vs_bridge={overhead:.3f}" + "".join(
-              f" overhead_n{n}={o[voice_default]:.3f}" for n, o in sorted(overheads.items())))
+          f"overhead_vs_bridge={first[voice_default]:.3f} "
+          f"overhead_watched={first[watch_default]:.3f}" + "".join(
+              f" overhead_n{n}={o[voice_default]:.3f} overhead_watched_n{n}={o[watch_default]:.3f}"
+              for n, o in sorted(overheads.items())))
     return 0
 
 

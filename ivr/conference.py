@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.conference.owner import Conferences
 from bot.conference.rooms import MAX_STEP, MIN_STEP, Direction, Role
-from ivr.events import (AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult, DialPurpose,
-                        DigitPressed, Level, Log, Moved, MuteChanged, NameAssigned, Params,
-                        PromptId,
-                        QueryRoomCount, RecordingDone, RecordName, RoomCount, SetMuted, SetVolume,
+from ivr.events import (Ask, AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult,
+                        DialPurpose, DigitPressed, Level, Log, Moved, MuteChanged, NameAssigned,
+                        Params, PromptId, QueryRoomCount, RecordingDone, RecordName, RoomCount,
                         Timer, params)
 from ivr.guard import DialVerdict
 from ivr.keypad import KeyAction, Keypad, Match
@@ -72,7 +72,9 @@ class ConferenceSteps:
         """The owner decides (a moderator may have muted this caller meanwhile) and answers
         with `MuteChanged`, which says what the caller hears."""
         wish = {True: "mute", False: "unmute", None: "toggle mute"}[muted]
-        return [SetMuted(muted), self._said(wish)]
+        op = (Ask(Conferences.toggle_muted, (self.call_id,)) if muted is None
+              else Ask(Conferences.set_muted, (self.call_id, muted)))
+        return [op, self._said(wish)]
 
     def _mute_changed(self, ev: MuteChanged) -> list:
         if not self.joined or self.ended:
@@ -116,7 +118,7 @@ class ConferenceSteps:
     def _volume(self, direction: Direction, step: int) -> list:
         old = self.levels[direction]
         new = self.levels[direction] = max(MIN_STEP, min(MAX_STEP, old + step))
-        out = [SetVolume(direction, new), self._said(f"{direction.value} volume {new:+d}")] \
+        out = [Ask(Conferences.set_volume, (self.call_id, direction, new)), self._said(f"{direction.value} volume {new:+d}")] \
             if new != old else []
         return out + [self._play(P.VOLUME_UP if step > 0 else P.VOLUME_DOWN, barge_in=True)]
 

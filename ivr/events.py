@@ -21,13 +21,14 @@ Driver contract (what executing an action list means):
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
 from bot.booking.domain import Booking
 from bot.conference.endwatch import Closing
-from bot.conference.rooms import Direction, Role
+from bot.conference.rooms import Role
 from bot.config.settings import Tariff
 from ivr.prompt_ids import PROMPT_PARAMS, PromptId  # noqa: F401 (PROMPT_PARAMS re-exported)
 
@@ -132,7 +133,7 @@ class RoomCount:
 @dataclass(frozen=True, slots=True)
 class MuteChanged:
     """The owner of conference state muted or unmuted this caller: at its own keypad's
-    `SetMuted`, or by a moderator or the superuser (`by_other`)."""
+    `Ask(Conferences.set_muted ...)`, or by a moderator or the superuser (`by_other`)."""
     muted: bool
     by_other: bool = False
 
@@ -293,16 +294,16 @@ class LeaveRoom:
 
 
 @dataclass(frozen=True, slots=True)
-class SetMuted:
-    """Mute (True), unmute (False) or toggle (None) this caller; answered by `MuteChanged`.
-    The flow keeps no mute state of its own: the owner of conference state has the only one."""
-    muted: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class SetVolume:
-    direction: Direction
-    steps: int               # the absolute level, bot.conference.rooms.MIN_STEP..MAX_STEP (3 dB a step)
+class Ask:
+    """Ask the owner of conference state for one operation on this caller's behalf: the driver
+    runs `op(conferences, *args, by=<this call>)` (`op` is a `bot.conference.owner.Conferences`
+    method, e.g. `Conferences.toggle_muted`), so a flow cannot act as anyone else and the
+    owner's permissions decide. Refused (`NotAllowed`) is logged; what changed comes back as the
+    owner's facts (`MuteChanged`, `Moved`, ...). The one way a keypad action changes conference
+    state: a new such action is a `KeyAction` member, a `KEY_HANDLERS` entry and a handler
+    returning an `Ask` (and, if the owner lacks it, the owner's operation)."""
+    op: Callable[..., object]
+    args: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +365,7 @@ class Log:
 
 
 Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | EndRecording | StartTimer
-          | CancelTimer | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | SetMuted | SetVolume
+          | CancelTimer | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | Ask
           | QueryRoomCount | AnnounceToRoom | AssignName | DialOut | BridgeInvitee | NotifyInviter
           | TransferToOperator | Hangup | Log)
 

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.conference.owner import Conferences
 from bot.conference.rooms import Direction, Role
 from flow_fixtures import (BOOKING, MENU_NUMBER, T0, answer, config, finish, new_flow, of, press,
                            prompts)
@@ -11,11 +12,16 @@ from ivr.events import (AnnounceToRoom, AssignName, BridgeInvitee, CallAnswered,
                         DigitPressed, EndRecording, Hangup, JoinOutcome, JoinResult, JoinRoom,
                         LeaveRoom, Moved, MuteChanged, NameAssigned, NotifyInviter, PinChecked,
                         Play, PromptFinished, PromptId as P, QueryRoomCount, RecordingDone,
-                        RecordName, RoomCount, SetMuted, SetVolume, StartTimer, Timer, TimerFired)
+                        RecordName, RoomCount, Ask, StartTimer, Timer, TimerFired)
 from ivr.guard import DialOutGuard, DialOutLimits
 from ivr.invitee import InviteeFlow, InviteeState
 from ivr.keypad import compile_keypad
 from ivr.steps import IllegalEvent, Naming, State
+
+
+def toggle(flow) -> Ask:
+    """What *6 asks of the owner: toggle this caller's mute (the owner keeps the only state)."""
+    return Ask(Conferences.toggle_muted, (flow.call_id,))
 
 
 def in_room(moderator: bool = False, **kw):
@@ -31,7 +37,7 @@ def in_room(moderator: bool = False, **kw):
 def test_star_six_asks_the_owner_to_toggle_and_says_what_it_answers():
     flow = in_room()
     out = press(flow, "*6")
-    assert of(out, SetMuted) == [SetMuted(None)] and prompts(out) == []
+    assert of(out, Ask) == [toggle(flow)] and prompts(out) == []
     assert prompts(flow.handle(MuteChanged(True))) == [P.MUTED]
     press(flow, "*6")
     assert prompts(flow.handle(MuteChanged(False))) == [P.UNMUTED]
@@ -42,7 +48,7 @@ def test_a_third_partys_mute_and_move_reach_the_callers_flow():
     (which then unmutes); after a move its count and announcements are for the new room."""
     flow = in_room()
     assert prompts(flow.handle(MuteChanged(True, by_other=True))) == [P.MUTED_BY_MODERATOR]
-    assert of(press(flow, "*6"), SetMuted) == [SetMuted(None)]
+    assert of(press(flow, "*6"), Ask) == [toggle(flow)]
     flow.handle(Moved("CB-7K2Q9-sep1"))
     assert of(press(flow, "*#"), QueryRoomCount) == [QueryRoomCount("CB-7K2Q9-sep1")]
     flow.handle(RoomCount(2))
@@ -55,7 +61,7 @@ def test_unfinished_sequence_times_out_and_is_forgotten():
     flow = in_room()
     assert StartTimer(Timer.KEYPAD, 3000) in press(flow, "*")
     assert flow.handle(TimerFired(Timer.KEYPAD)) == []
-    assert of(press(flow, "6"), SetMuted) == []
+    assert of(press(flow, "6"), Ask) == []
 
 
 def test_count_asks_the_room_and_says_the_number():
@@ -69,10 +75,11 @@ def test_count_asks_the_room_and_says_the_number():
 
 def test_volume_steps_are_clamped():
     flow = in_room()
-    levels = [of(press(flow, "*7"), SetVolume) for _ in range(6)]
-    assert [l[0].steps for l in levels if l] == [1, 2, 3, 4]
-    assert levels[0][0].direction is Direction.LISTEN
-    assert of(press(flow, "*4"), SetVolume) == [SetVolume(Direction.LISTEN, 3)]
+    levels = [of(press(flow, "*7"), Ask) for _ in range(6)]
+    assert [l[0].args[2] for l in levels if l] == [1, 2, 3, 4]
+    assert levels[0][0] == Ask(Conferences.set_volume, (flow.call_id, Direction.LISTEN, 1))
+    assert of(press(flow, "*4"), Ask) == [
+        Ask(Conferences.set_volume, (flow.call_id, Direction.LISTEN, 3))]
 
 
 def test_help_reads_out_the_configured_keypad_in_action_order():
@@ -104,8 +111,8 @@ def test_leave_key_leaves_says_goodbye_and_hangs_up():
 def test_configured_keypad_is_what_runs():
     from ivr.keypad import compile_keypad
     flow = in_room(keypad=compile_keypad({"1": "toggle_mute", "0": "leave"}))
-    assert of(press(flow, "1"), SetMuted) == [SetMuted(None)]
-    assert of(press(flow, "*6"), SetMuted) == []
+    assert of(press(flow, "1"), Ask) == [toggle(flow)]
+    assert of(press(flow, "*6"), Ask) == []
 
 
 def test_invite_dials_out_and_reports_acceptance():

@@ -1,6 +1,7 @@
 """End to end: the talk-detection poll reads every call's level with ONE batched pjsua2 call per
 tick (`Endpoint.mediaTxLevels`, scripts/pjsua2/0005) instead of one `AudioMedia.getTxLevel`
-per call, and still reports the caller who talks (and only that one) within a few polls.
+per call, and still reports the caller who talks (and only that one) within a few polls of
+someone starting to watch the room; while nobody watches, no voice is read at all.
 Real baresip callers over 127.0.0.1: one sends a tone, one sends silence."""
 from __future__ import annotations
 
@@ -46,11 +47,20 @@ def _run(tmp: Path, monkeypatch) -> dict:
                 talking_at.setdefault(e.member, time.monotonic())
         voice.subscribe(on_event)
         await voice.start()
+        samples = []
+        real_sample = voice._stack._sample_levels
+        voice._stack._sample_levels = lambda: samples.append(len(voice._stack._watched)) or \
+            real_sample()
         try:
             for i, phone in enumerate(phones.values(), 1):
                 phone.start()
                 phone.dial(uri)
                 await voice.wait_for(lambda i=i: len(voice.rooms().get("lobby", ())) == i, 5)
+            await asyncio.sleep(1.0)     # nobody watches: nothing is read, nobody is Talking
+            unwatched = {"talking": dict(talking_at), "watched": max(samples, default=0),
+                         "polled": voice.talkwatch.polled()}
+            seen = {c: max(t, time.monotonic()) for c, t in seen.items()}  # latency from now
+            unwatch = voice.watch_talk("lobby")
             by_phone = dict(zip(phones, sorted(voice.calls(),
                                                key=lambda c: int(c.rsplit("-", 1)[1]))))
             await asyncio.sleep(1.5)
@@ -67,10 +77,14 @@ def _run(tmp: Path, monkeypatch) -> dict:
                 lambda: tuple(stack._ep.mediaTxLevels(pj.IntVector([stack._ep.mediaMaxPorts() - 1,
                                                                     -5, 100000])))))
             talking = voice.talk.talking()
+            unwatch()
+            silent_after_unwatch = voice.talk.talking()
             for call in by_phone.values():
                 voice.hangup(call, 200)
             await voice.wait_for(lambda: not voice.calls(), 15)
             return {"by_phone": by_phone, "talking": talking, "pairs": pairs, "empty": empty,
+                    "unwatched": unwatched, "after_unwatch": silent_after_unwatch,
+                    "polled_at_end": voice.talkwatch.polled(),
                     "latency": {c: talking_at[c] - seen[c] for c in talking_at if c in seen}}
         finally:
             for phone in phones.values():
@@ -103,6 +117,15 @@ def test_the_batched_read_gives_what_get_tx_level_gives(run):
 
 def test_a_slot_without_a_port_reads_minus_one(run):
     assert run["empty"] == (-1, -1, -1)
+
+
+def test_nobody_watching_means_no_level_is_read_and_nobody_is_talking(run):
+    assert run["unwatched"] == {"talking": {}, "watched": 0, "polled": frozenset()}
+
+
+def test_unwatching_forgets_the_talker_and_polls_nobody(run):
+    assert run["after_unwatch"] == frozenset()
+    assert run["polled_at_end"] == frozenset()
 
 
 def test_the_talking_caller_and_only_it_is_reported_soon_after_its_audio_starts(run):

@@ -271,16 +271,19 @@ class Conferences:
 
     def set_muted(self, call: str, muted: bool, by: str | None = None) -> Change:
         by = by or call
+        self._seated(call)
         self._allow(by, Action.MUTE, call)
         if self.mixer.member(call).muted == muted:
             return Change((), (MemberMuted(call, muted, by),))
         return Change(tuple(self.mixer.set_muted(call, muted)), (MemberMuted(call, muted, by),))
 
     def toggle_muted(self, call: str, by: str | None = None) -> Change:
+        self._seated(call)
         return self.set_muted(call, not self.mixer.member(call).muted, by)
 
     def set_volume(self, call: str, direction: Direction, steps: int,
                    by: str | None = None) -> Change:
+        self._seated(call)
         self._allow(by or call, Action.VOLUME, call)
         return Change(tuple(self.mixer.set_volume(call, steps, direction)))
 
@@ -363,6 +366,11 @@ class Conferences:
 
     def _need(self, call: str) -> None:
         if not self.knows(call):
+            raise UnknownCall(call)
+
+    def _seated(self, call: str) -> None:
+        """Mute and volume are a conference member's: not of a call still in the IVR."""
+        if call not in self._members:
             raise UnknownCall(call)
 
 

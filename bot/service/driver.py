@@ -29,7 +29,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from bot.conference.owner import ConferenceKind
-from bot.conference.rooms import Direction, Role
+from bot.conference.rooms import Role
 from bot.service.context import IvrContext
 from bot.service.prompts import Prompts, trim_name  # noqa: F401 - Prompts: re-exported
 from ivr import events as ev
@@ -54,8 +54,7 @@ class VoicePort(Protocol):
                   ) -> ev.JoinResult: ...
     def assign_name(self, room: str, position: int, path: str, by: str) -> bool: ...
     def leave_room(self, call: str) -> None: ...
-    def set_muted(self, call: str, muted: bool | None) -> bool: ...
-    def set_volume(self, call: str, direction: Direction, steps: int) -> None: ...
+    def ask(self, op: Callable, args: tuple, by: str) -> bool: ...
     def room_count(self, room: str) -> int: ...
     def start_recording(self, call: str, path: str) -> "asyncio.Future[str]": ...
     def stop_recording(self, call: str) -> None: ...
@@ -242,10 +241,8 @@ class CallDriver:
                                                                       self.call)))
             case ev.LeaveRoom():
                 self.voice.leave_room(self.call)
-            case ev.SetMuted(muted):
-                self.voice.set_muted(self.call, muted)
-            case ev.SetVolume(direction, steps):
-                self.voice.set_volume(self.call, direction, steps)
+            case ev.Ask(op, args):
+                self.voice.ask(op, args, by=self.call)
             case ev.QueryRoomCount(room):
                 self.feed_soon(ev.RoomCount(self.voice.room_count(room)))
             case ev.AnnounceToRoom(room, prompt, params):

@@ -17,7 +17,8 @@ import logging
 from bot.conference.mixer import Direction, Role
 from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
-                                  MemberNamed, NotAllowed, RoomFull, Seat)
+                                  MemberNamed, NotAllowed, RoomFull, Seat,
+                                  UnknownCall)
 from ivr import events as ev
 from ivr.flow import CallFlow
 
@@ -66,6 +67,17 @@ class Members:
 
     def gone(self, call: str) -> None:
         self.apply(self.conf.gone(call))
+
+    def ask(self, op, args: tuple, by: str) -> bool:
+        """`by` asks for the owner's operation `op(conferences, *args, by=by)` (`ivr.events.Ask`:
+        the keypad's way in); False when the owner refuses or knows no such member."""
+        try:
+            change = op(self.conf, *args, by=by)
+        except (NotAllowed, UnknownCall) as e:
+            log.warning("refused: %s", e or op.__name__)
+            return False
+        self.apply(change)
+        return True
 
     def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
         """Mute, unmute or (None) toggle; False when `by` may not, or `call` is in no room."""
@@ -132,6 +144,7 @@ class Members:
                          self.conf.limit(conference), seat)
                 at = v._now()
                 v._record(lambda s: s.call_joined(call, conference, at))
+                v.talkwatch.placed(call, conference)
                 s = self.conf.seat_of(call)
                 if s is not None and s.name is not None:
                     self._transcribe(call, s.name)
@@ -139,10 +152,12 @@ class Members:
                 log.info("%s left room %r", call, conference)
                 at = v._now()
                 v._record(lambda s: s.call_left(call, at))
+                v.talkwatch.placed(call, None)
             case MemberMoved(call, source, target, seat, by):
                 log.info("%s moved from %r to %r (seat %d) by %s", call, source, target, seat, by)
                 at = v._now()
                 v._record(lambda s: s.call_joined(call, target, at))
+                v.talkwatch.placed(call, target)
                 self._tell(call, ev.Moved(target))
             case MemberMuted(call, muted, by):
                 log.info("%s %s%s", call, "muted" if muted else "unmuted",

@@ -27,6 +27,7 @@ from datetime import timedelta
 from bot.conference.mixer import Diff, Direction, Mixer, Role
 from bot.conference.owner import HOLDING, ConferenceKind
 from bot.conference.talk import TalkDetector, TalkEvent
+from bot.service.talkwatch import TalkWatch
 from bot.config.settings import Settings
 from bot.service.announcer import Announcer
 from bot.service.bridgewatch import RECONCILE_SECONDS, BridgeWatch
@@ -75,6 +76,7 @@ class VoiceService(CallEvents):
         self._loop = loop
         self.members = Members(self)   # the one owner of who is where (bot.conference.owner)
         self.talk = TalkDetector()
+        self.talkwatch = TalkWatch(self)   # whose voices the talk poll reads
         self.ivr = ivr
         self.clock_rate = settings.sip.clock_rate
         self._stack: SipStack | None = None
@@ -138,6 +140,7 @@ class VoiceService(CallEvents):
             await self.lockouts.stop()
         self._calls.clear()
         self.drivers.clear()
+        self.talkwatch.reset()
         self.members = Members(self)   # every call is gone with the stack
 
     def reconfigure(self, settings: Settings) -> None:
@@ -177,11 +180,21 @@ class VoiceService(CallEvents):
     def subscribe(self, listener: Callable[[SipEvent | TalkEvent], None]) -> None:
         self._listeners.append(listener)
 
+    def watch_talk(self, conference: str | None = None) -> Callable[[], None]:
+        """Have `conference`'s (None: every conference's) `Talking` / `Silent` facts reported to
+        the subscribers until the returned function is called. Unwatched voices are not polled
+        (`bot.service.talkwatch`)."""
+        return self.talkwatch.watch(conference)
+
     def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
         return self.members.set_muted(call, muted, by)
 
     def set_volume(self, call: str, direction: Direction, steps: int) -> None:
         self.members.set_volume(call, direction, steps)
+
+    def ask(self, op: Callable, args: tuple, by: str) -> bool:
+        """One owner operation on `by`'s behalf (the keypad's `ivr.events.Ask`)."""
+        return self.members.ask(op, args, by)
 
     def apply(self, diffs: list[Diff]) -> None:
         """Execute the diffs a mixer operation returned: `v.apply(v.mixer.whisper(a, b))`.
@@ -222,11 +235,15 @@ class VoiceService(CallEvents):
         return frozenset((r.src, r.dst) for r in self.mixer.routes())
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait until predicate() is true, re-checked after every event."""
+        """Wait until predicate() is true, re-checked after every event and every 50 ms (a
+        driver's step, e.g. a join, changes state outside any SIP event)."""
         async with asyncio.timeout(timeout):
             while not predicate():
                 self._changed.clear()
-                await self._changed.wait()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+                except TimeoutError:
+                    pass
 
     # ---- the driver's VoicePort -----------------------------------------------------------
 
@@ -311,6 +328,10 @@ class VoiceService(CallEvents):
     def _record(self, fn) -> None:
         if self.ivr is not None:
             self.ivr.record(fn)
+
+    def _submit(self, command) -> None:
+        if self._stack is not None:
+            self._stack.submit(command)
 
     def _execute(self, diffs: list) -> None:
         if self._stack is not None and diffs:

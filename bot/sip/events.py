@@ -196,12 +196,20 @@ class RemovePort:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchLevels:
+    """Start (`on`) or stop polling these calls' voices for talk detection. The stack polls
+    only watched calls: a voice nobody watches costs nothing per tick."""
+    calls: tuple[str, ...]
+    on: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class RunOnOwner:
     fn: Callable[[], None]
 
 
 Command = (Answer | Hangup | MakeCall | ApplyRoutes | Reconcile | AddPlayer | StartRecorder
-           | StopRecorder | RemovePort | RunOnOwner)
+           | StopRecorder | RemovePort | WatchLevels | RunOnOwner)
 
 
 def request_user(whole_msg: str) -> str:

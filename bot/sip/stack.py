@@ -20,8 +20,8 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
     batch never stops half-way: a failing diff is reported (`RoutesFailed`, counted in
     `route_failures`) and the rest applied. `Reconcile` reads the bridge and applies the repair
     in one step on this thread, so no batch queued after it can be undone by a stale read.
-  * the talk poll reads every call's level with `Endpoint.mediaTxLevels` (our patch 0005): one
-    SWIG call and one lock of the bridge per poll; `getTxLevel` per call took the bridge's
+  * the talk poll reads the watched calls' levels (`WatchLevels`; none until told) with
+    `Endpoint.mediaTxLevels` (our patch 0005): one SWIG call and one lock of the bridge per poll; `getTxLevel` per call took the bridge's
     mutex (held by the clock thread while it mixes) once per call: at 200 calls, 1.6 % of a
     core more (docs/PERFORMANCE.md).
   * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
@@ -63,7 +63,7 @@ from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, BridgeReconciled,  #
                            CallOffered, CallRinging, Command, CommandFailed, DtmfMethod,
                            DtmfReceived, Hangup, LevelsSampled, MakeCall, Reconcile,
                            RecorderStopped, RemovePort, RoutesFailed, RunOnOwner, SipEvent,
-                           StartRecorder, StopRecorder, StreamStats, TransferRequested,
+                           StartRecorder, StopRecorder, StreamStats, TransferRequested, WatchLevels,
                            request_user, time_prefix)
 
 log = logging.getLogger("confbot.sip")
@@ -104,8 +104,10 @@ class SipStack:
         self._writer: LogWriter | None = None
         self._calls: dict[str, PjCall] = {}
         self._ports: dict[str, pj.AudioMedia] = {}
-        # call → its bridge slot, and the (calls, slots) batch the level poll reads at once
+        # call → its bridge slot, the calls whose voices are watched (WatchLevels), and the
+        # (calls, slots) batch the level poll reads at once: the watched calls that have a slot
         self._slots: dict[str, int] = {}
+        self._watched: set[str] = set()
         self._level_batch: tuple[tuple[str, ...], "pj.IntVector"] | None = None
         # recorder port id → (recorder, WAV path, the call it records)
         self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str, str]] = {}
@@ -232,6 +234,12 @@ class SipStack:
                     recorder, path, _call = self._recorders.pop(port, (None, "", ""))
                     del recorder   # destroying the port writes the WAV header
                     self._post(RecorderStopped(port, path))   # "" = there was no recorder
+                case WatchLevels(calls, on):
+                    if on:               # a call already gone is not kept
+                        self._watched.update(c for c in calls if c in self._calls)
+                    else:
+                        self._watched.difference_update(calls)
+                    self._level_batch = None
                 case RemovePort(port):
                     self._graveyard.append(self._ports.pop(port, None))
                     self._bridge.forget_port(port)
@@ -258,8 +266,9 @@ class SipStack:
         """Every call's `getTxLevel`, read in one call under one lock of the bridge
         (`Endpoint.mediaTxLevels`, scripts/pjsua2/0005): one SWIG call per call took the
         bridge's mutex, which the clock thread holds while it mixes, once per call."""
-        if self._level_batch is None:      # a call's port came or went: rebuild the batch
-            self._level_batch = (tuple(self._slots), pj.IntVector(list(self._slots.values())))
+        if self._level_batch is None:      # a port or a watch came or went: rebuild the batch
+            calls = tuple(c for c in self._slots if c in self._watched)
+            self._level_batch = (calls, pj.IntVector([self._slots[c] for c in calls]))
         calls, slots = self._level_batch
         if not calls:
             return
@@ -335,6 +344,7 @@ class SipStack:
         self._bridge.forget_port(call.call_id)
         if self._slots.pop(call.call_id, None) is not None:
             self._level_batch = None
+        self._watched.discard(call.call_id)
         if self._calls.pop(call.call_id, None) is not None:
             self._graveyard.append(call)  # deleted after the callback returns, never inside it
             self._post(CallEnded(call.call_id, status, reason))
@@ -352,6 +362,7 @@ class SipStack:
         self._ports.clear()
         self._bridge = Bridge(self._ports)
         self._slots.clear()
+        self._watched.clear()
         self._level_batch = None
         self._recorders.clear()
         self._graveyard.clear()
