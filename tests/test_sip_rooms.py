@@ -33,6 +33,7 @@ def _run_scenario(tmp: Path) -> dict:
 
     async def scenario() -> dict:
         voice = VoiceService(settings)
+        voice.watch_talk()      # every room: talkers are reported only where someone watches
         await voice.start()
         try:
             for i, (name, phone) in enumerate(phones.items(), 1):
