@@ -48,9 +48,9 @@ def _run(tmp: Path, monkeypatch) -> dict:
         voice.subscribe(on_event)
         await voice.start()
         samples = []
-        real_sample = voice._stack._sample_levels
-        voice._stack._sample_levels = lambda: samples.append(len(voice._stack._watched)) or \
-            real_sample()
+        poll = voice._stack._levels
+        real_sample = poll.sample
+        poll.sample = lambda ep: samples.append(len(poll._watched)) or real_sample(ep)
         try:
             for i, phone in enumerate(phones.values(), 1):
                 phone.start()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.conference.mixer import Direction, Role
+from bot.conference.mixer import Role
 from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
                                   MemberNamed, NotAllowed, RoomFull, Seat,
@@ -90,11 +90,6 @@ class Members:
             log.warning("refused: %s", e)
             return False
         return True
-
-    def set_volume(self, call: str, direction: Direction, steps: int,
-                   by: str | None = None) -> None:
-        if self.conf.seat_of(call) is not None:
-            self.apply(self.conf.set_volume(call, direction, steps, by))
 
     def assign_name(self, room: str, seat: int, path: str, by: str) -> bool:
         """`by` (a moderator) names the member of `room` in `seat` (0: the last who joined)."""

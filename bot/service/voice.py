@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.conference.mixer import Diff, Direction, Mixer, Role
+from bot.conference.mixer import Diff, Mixer, Role
 from bot.conference.owner import HOLDING, ConferenceKind
 from bot.conference.talk import TalkDetector, TalkEvent
 from bot.service.talkwatch import TalkWatch
@@ -188,9 +188,6 @@ class VoiceService(CallEvents):
 
     def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
         return self.members.set_muted(call, muted, by)
-
-    def set_volume(self, call: str, direction: Direction, steps: int) -> None:
-        self.members.set_volume(call, direction, steps)
 
     def ask(self, op: Callable, args: tuple, by: str) -> bool:
         """One owner operation on `by`'s behalf (the keypad's `ivr.events.Ask`)."""

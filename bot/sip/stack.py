@@ -20,10 +20,7 @@ pjsua2 facts this relies on (pjproject 2.12.1, built by scripts/build-pjsua2.sh 
     batch never stops half-way: a failing diff is reported (`RoutesFailed`, counted in
     `route_failures`) and the rest applied. `Reconcile` reads the bridge and applies the repair
     in one step on this thread, so no batch queued after it can be undone by a stale read.
-  * the talk poll reads the watched calls' levels (`WatchLevels`; none until told) with
-    `Endpoint.mediaTxLevels` (our patch 0005): one SWIG call and one lock of the bridge per poll; `getTxLevel` per call took the bridge's
-    mutex (held by the clock thread while it mixes) once per call: at 200 calls, 1.6 % of a
-    core more (docs/PERFORMANCE.md).
+  * the talk poll reads only the watched calls' levels, in one batch (`bot.sip.levels`).
   * shutdown order: hang up all, pump, drop calls and ports, shut the account, pump, libDestroy.
   * end of a prompt: `AudioMediaPlayer.onEof2` is raised on the media clock thread (it would
     take the GIL inside the clock tick), so it is not used; the driver knows each WAV's length
@@ -58,6 +55,7 @@ from bot.config.settings import SipSettings
 from bot.sip.bridge import Bridge, transmit
 from bot.sip import endpoint
 from bot.sip.call import LogWriter, PjAccount, PjCall
+from bot.sip.levels import LevelPoll
 from bot.sip.events import (AddPlayer, Answer, ApplyRoutes, BridgeReconciled,  # noqa: F401
                            CallConfirmed, CallEnded, CallMediaChanged, CallMediaReady,
                            CallOffered, CallRinging, Command, CommandFailed, DtmfMethod,
@@ -104,11 +102,7 @@ class SipStack:
         self._writer: LogWriter | None = None
         self._calls: dict[str, PjCall] = {}
         self._ports: dict[str, pj.AudioMedia] = {}
-        # call → its bridge slot, the calls whose voices are watched (WatchLevels), and the
-        # (calls, slots) batch the level poll reads at once: the watched calls that have a slot
-        self._slots: dict[str, int] = {}
-        self._watched: set[str] = set()
-        self._level_batch: tuple[tuple[str, ...], "pj.IntVector"] | None = None
+        self._levels = LevelPoll()
         # recorder port id → (recorder, WAV path, the call it records)
         self._recorders: dict[str, tuple[pj.AudioMediaRecorder, str, str]] = {}
         self._graveyard: list[object] = []
@@ -198,7 +192,9 @@ class SipStack:
                 self._execute(cmd)
             if self._level_interval and time.monotonic() >= next_levels:
                 next_levels = time.monotonic() + self._level_interval
-                self._sample_levels()
+                sampled = self._levels.sample(ep)
+                if sampled is not None:
+                    self._post(sampled)
 
     def _execute(self, cmd: Command) -> None:
         try:
@@ -235,11 +231,7 @@ class SipStack:
                     del recorder   # destroying the port writes the WAV header
                     self._post(RecorderStopped(port, path))   # "" = there was no recorder
                 case WatchLevels(calls, on):
-                    if on:               # a call already gone is not kept
-                        self._watched.update(c for c in calls if c in self._calls)
-                    else:
-                        self._watched.difference_update(calls)
-                    self._level_batch = None
+                    self._levels.watch(calls, on, self._calls)
                 case RemovePort(port):
                     self._graveyard.append(self._ports.pop(port, None))
                     self._bridge.forget_port(port)
@@ -261,22 +253,6 @@ class SipStack:
         if free - owed < 1:
             raise RuntimeError(f"conference bridge full ({ep.mediaActivePorts()} ports, "
                                f"{owed} kept for calls): no port for {what}")
-
-    def _sample_levels(self) -> None:
-        """Every call's `getTxLevel`, read in one call under one lock of the bridge
-        (`Endpoint.mediaTxLevels`, scripts/pjsua2/0005): one SWIG call per call took the
-        bridge's mutex, which the clock thread holds while it mixes, once per call."""
-        if self._level_batch is None:      # a port or a watch came or went: rebuild the batch
-            calls = tuple(c for c in self._slots if c in self._watched)
-            self._level_batch = (calls, pj.IntVector([self._slots[c] for c in calls]))
-        calls, slots = self._level_batch
-        if not calls:
-            return
-        levels = self._ep.mediaTxLevels(slots)
-        if -1 in levels:                   # a slot whose port is gone (the call is ending)
-            kept = [(c, lv) for c, lv in zip(calls, levels) if lv >= 0]
-            calls, levels = tuple(c for c, _ in kept), tuple(lv for _, lv in kept)
-        self._post(LevelsSampled(int(time.monotonic() * 1000), calls, levels))
 
     def new_call_id(self) -> str:
         """A fresh call id for `MakeCall` (any thread; ids are never reused)."""
@@ -323,8 +299,7 @@ class SipStack:
     def _media_active(self, call: PjCall, media: "pj.AudioMedia") -> None:
         self._ports[call.call_id] = media
         self._bridge.forget_port(call.call_id)   # a fresh port carries no routes
-        self._slots[call.call_id] = media.getPortId()
-        self._level_batch = None
+        self._levels.placed(call.call_id, media.getPortId())
         # pjmedia reads (and measures) a port only while it transmits somewhere; a muted or
         # lone caller has no routes, so a silent tap into the null device (level 0) keeps its
         # getTxLevel alive for talk detection
@@ -342,9 +317,7 @@ class SipStack:
     def _ended(self, call: PjCall, status: int, reason: str) -> None:
         self._ports.pop(call.call_id, None)
         self._bridge.forget_port(call.call_id)
-        if self._slots.pop(call.call_id, None) is not None:
-            self._level_batch = None
-        self._watched.discard(call.call_id)
+        self._levels.gone(call.call_id)
         if self._calls.pop(call.call_id, None) is not None:
             self._graveyard.append(call)  # deleted after the callback returns, never inside it
             self._post(CallEnded(call.call_id, status, reason))
@@ -361,9 +334,7 @@ class SipStack:
         self._calls.clear()
         self._ports.clear()
         self._bridge = Bridge(self._ports)
-        self._slots.clear()
-        self._watched.clear()
-        self._level_batch = None
+        self._levels.clear()
         self._recorders.clear()
         self._graveyard.clear()
         self._destroy()
