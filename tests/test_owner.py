@@ -13,8 +13,9 @@ from hypothesis import given, settings, strategies as st
 from bot.conference import refmix
 from bot.conference.mixer import Connect, Direction, Disconnect, Relevel, Role
 from bot.conference.owner import (LAST_JOINED, Change, ConferenceClosed, ConferenceKind,
-                                  Conferences, MemberJoined, MemberLeft, MemberMuted, MemberNamed,
-                                  NotAllowed, RoomFull)
+                                  Conferences, MemberJoined, MemberLeft, MemberMoved,
+                                  MemberMuted, MemberNamed, NotAllowed, RoomFull, SepareeClosed,
+                                  SepareeOpened, UnknownCall)
 
 CONF = "CB-7K2Q9"
 
@@ -82,7 +83,7 @@ def test_a_booked_conference_closes_when_it_empties_and_opens_again_for_the_next
     c = owner_with("a", "b")
     c.join("a", CONF)
     assert c.gone("a").facts[-1] == ConferenceClosed(CONF) and CONF not in c.conferences()
-    assert c.sizes() == {"conferences": 0, "members": 0, "mixer_rooms": 1,     # the holding room
+    assert c.sizes() == {"conferences": 0, "rooms": 0, "members": 0, "mixer_rooms": 1,  # holding
                          "mixer_members": 1, "mixer_sources": 0}               # b, not yet in
     c.open(CONF, ConferenceKind.BOOKED, 5)
     assert c.join("b", CONF).facts[0].seat == 1
@@ -146,6 +147,7 @@ def test_a_late_transcript_never_overwrites_a_newer_name():
 
 CALLS = ("a", "b", "c", "d")
 CONFS = ("c1", "c2")
+SEPAREES = ("c1~s1", "c1~s2", "c2~s1")
 
 op = st.one_of(
     st.tuples(st.just("join"), st.sampled_from(CALLS), st.sampled_from(CONFS),
@@ -156,9 +158,14 @@ op = st.one_of(
     st.tuples(st.just("mute"), st.sampled_from(CALLS), st.sampled_from(CALLS), st.booleans()),
     st.tuples(st.just("volume"), st.sampled_from(CALLS), st.sampled_from(list(Direction)),
               st.integers(-4, 4)),
-    st.tuples(st.just("move"), st.sampled_from(CALLS), st.sampled_from(CONFS),
+    st.tuples(st.just("move"), st.sampled_from(CALLS), st.sampled_from(CONFS + SEPAREES),
               st.sampled_from(CALLS)),
 )
+# séparées are weighted up: most random openings are refused (the wrong actor or members)
+op = st.one_of(op, *[st.one_of(
+    st.tuples(st.just("separee"), st.sampled_from(CONFS), st.sampled_from(CALLS),
+              st.lists(st.sampled_from(CALLS), min_size=2, max_size=3)),
+    st.tuples(st.just("back"), st.sampled_from(SEPAREES), st.sampled_from(CALLS)))] * 3)
 
 
 def _run(c: Conferences, o) -> Change | None:
@@ -177,9 +184,16 @@ def _run(c: Conferences, o) -> Change | None:
                 return c.set_muted(call, muted, by=by)
             case ("volume", call, direction, steps):
                 return c.set_volume(call, direction, steps)
-            case ("move", call, conf, by):
-                c.open(conf, ConferenceKind.BOOKED, 3)
-                return c.move(call, conf, by)
+            case ("move", call, room, by):
+                if room in CONFS:
+                    c.open(room, ConferenceKind.BOOKED, 3)
+                return c.move(call, room, by)
+            case ("separee", conf, by, calls):       # mostly among its members (by index)
+                inside = [m.call for m in c.members(conf)] or list(CALLS)
+                pick = {x: inside[i % len(inside)] for i, x in enumerate(CALLS)}
+                return c.open_separee(conf, [pick[x] for x in calls], pick[by])
+            case ("back", room, by):
+                return c.bring_back(room, by)
     except Exception as e:   # noqa: BLE001 - a refusal; it must be one of these, and change nothing
         assert type(e).__name__ in {"NotAllowed", "ValueError", "UnknownCall", "UnknownMember",
                                     "AlreadyPresent", "KeyError"}, e
@@ -187,12 +201,17 @@ def _run(c: Conferences, o) -> Change | None:
     raise AssertionError(o)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(op, max_size=30))
-def test_every_operation_is_one_net_change_safe_at_every_intermediate_bridge_state(ops):
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(CONFS), st.sampled_from(list(Role))),
+                min_size=len(CALLS), max_size=len(CALLS)),
+       st.lists(op, min_size=5, max_size=40))
+def test_every_operation_is_one_net_change_safe_at_every_intermediate_bridge_state(seated, ops):
     c = Conferences()
     for conf in CONFS:
         c.open(conf, ConferenceKind.BOOKED, 3)
+    for call, (conf, role) in zip(CALLS, seated):   # everyone starts with media, most seated
+        c.arrive(call)
+        c.join(call, conf, role)
     bridge = {(r.src, r.dst): r.level for r in c.mixer.routes()}
     for o in ops:
         before = dict(bridge)
@@ -254,17 +273,107 @@ def test_a_name_given_on_joining_is_kept_and_a_leave_forgets_the_member():
     assert c.seat_of("a") is None and c.members(CONF) == ()
 
 
-def test_a_moderator_moves_a_participant_as_one_net_change_and_the_fact_says_so():
-    from bot.conference.owner import MemberMoved
-    c = owner_with("m", "p", "q")
-    c.open("CB-7K2Q9-sep", ConferenceKind.ADHOC, 2)
+def lecture(*extra: str) -> Conferences:
+    """A conference with its moderator m and participants p, q, r (seats 1-4)."""
+    c = owner_with("m", "p", "q", "r", *extra)
     c.join("m", CONF, Role.MODERATOR)
-    c.join("p", CONF)
-    c.join("q", CONF)
+    for call in ("p", "q", "r"):
+        c.join(call, CONF)
+    return c
+
+
+def hears(c: Conferences) -> set[tuple[str, str]]:
+    return pairs(c.mixer.routes())
+
+
+def test_a_moderator_opens_a_separee_as_one_net_change_isolated_exactly():
+    c = lecture()
+    before = bridge = hears(c)
+    out = c.open_separee(CONF, ["p", "q"], by="m")
+    sep = "CB-7K2Q9~s1"
+    assert out.facts == (SepareeOpened(CONF, sep, 1, "m"), MemberMoved("p", CONF, sep, 2, "m"),
+                         MemberMoved("q", CONF, sep, 3, "m"))
+    after = hears(c)
+    assert after == {("p", "q"), ("q", "p"), ("m", "r"), ("r", "m")}   # nothing crosses rooms
+    for d in in_safe_order(out.diffs):     # every in-between bridge: no route of neither state
+        bridge = bridge - {(d.src, d.dst)} if isinstance(d, Disconnect) else bridge | {(d.src, d.dst)}
+        assert bridge <= before | after
+    assert bridge == after
+    assert (c.seat_of("p").seat, c.seat_of("p").room, c.seat_of("p").conference) == (2, sep, CONF)
+    assert c.count(CONF) == 2 and c.count(sep) == 2 and c.separees(CONF) == {1: sep}
+    assert [s.call for s in c.in_room(sep)] == ["p", "q"] and c.conference_of(sep) == CONF
+    assert c.find(CONF, 3).call == "q"              # seats still address them
+
+
+def test_a_one_to_one_consultation_takes_the_moderator_along_and_numbers_are_reused():
+    c = lecture()
+    c.open_separee(CONF, ["p", "q"], by="m")
+    out = c.open_separee(CONF, ["m", "r"], by="m")
+    assert out.facts[0] == SepareeOpened(CONF, "CB-7K2Q9~s2", 2, "m")
+    assert hears(c) == {("p", "q"), ("q", "p"), ("m", "r"), ("r", "m")} and c.count(CONF) == 0
+    back = c.bring_back("CB-7K2Q9~s1", by="m")
+    assert SepareeClosed(CONF, "CB-7K2Q9~s1", 1) in back.facts
+    assert c.separees(CONF) == {2: "CB-7K2Q9~s2"}
+    assert c.open_separee(CONF, ["p", "q"], by="m").facts[0].number == 1   # the lowest free
+
+
+def test_who_may_open_a_separee_and_who_may_leave_it():
+    c = lecture("x")
+    c.open("other", ConferenceKind.BOOKED, 5)
+    c.join("x", "other", Role.MODERATOR)
     with pytest.raises(NotAllowed):
-        c.move("q", "CB-7K2Q9-sep", by="p")                # a participant may move only itself
-    out = c.move("p", "CB-7K2Q9-sep", by="m")
-    assert out.facts == (MemberMoved("p", CONF, "CB-7K2Q9-sep", 1, "m"),)
-    assert pairs(c.mixer.routes_of("p")) == set()           # alone in the séparée
-    assert ("p", "m") not in pairs(c.mixer.routes()) and c.count(CONF) == 2
-    assert c.seat_of("p").conference == "CB-7K2Q9-sep" and c.muted("p") is False
+        c.open_separee(CONF, ["q", "r"], by="p")          # a participant
+    with pytest.raises(NotAllowed):
+        c.open_separee(CONF, ["q", "r"], by="x")          # another conference's moderator
+    with pytest.raises(ValueError):
+        c.open_separee(CONF, ["q"], by="m")               # one is no séparée
+    with pytest.raises(UnknownCall):
+        c.open_separee(CONF, ["q", "x"], by="m")          # x is not in this conference
+    assert c.separees(CONF) == {} and c.count(CONF) == 4  # nothing changed
+    c.open_separee(CONF, ["p", "q"], by="m")
+    with pytest.raises(NotAllowed):
+        c.move("p", CONF, by="p")                         # return is the moderator's
+    with pytest.raises(NotAllowed):
+        c.bring_back("CB-7K2Q9~s1", by="q")
+    c.open(CONF, ConferenceKind.BOOKED, 10, self_return=True)
+    assert c.move("p", CONF, by="p").facts == (MemberMoved("p", "CB-7K2Q9~s1", CONF, 2, "p"),)
+    assert c.separees(CONF) == {1: "CB-7K2Q9~s1"}        # q is still in it
+
+
+def test_bringing_back_restores_the_main_room_and_a_last_hang_up_closes_the_separee():
+    c = lecture()
+    before = hears(c)
+    c.open_separee(CONF, ["p", "q"], by="m")
+    out = c.bring_back("CB-7K2Q9~s1", by="m")
+    assert hears(c) == before
+    assert out.facts[-1] == SepareeClosed(CONF, "CB-7K2Q9~s1", 1)
+    c.open_separee(CONF, ["p", "q"], by="m")
+    c.bring_back("CB-7K2Q9~s1", by="m", calls=["q"])    # one seat back
+    assert c.seat_of("q").room == CONF and c.seat_of("p").room == "CB-7K2Q9~s1"
+    c.gone("p")
+    assert c.separees(CONF) == {} and "CB-7K2Q9~s1" not in c.mixer.snapshot().rooms
+
+
+def test_a_closing_conference_closes_its_separees_and_keeps_nothing():
+    c = owner_with("p", "q")
+    c.join("p", CONF, Role.MODERATOR)
+    c.join("q", CONF)
+    c.open_separee(CONF, ["p", "q"], by="p")
+    c.gone("p")
+    out = c.gone("q")
+    assert out.facts[-2:] == (SepareeClosed(CONF, "CB-7K2Q9~s1", 1), ConferenceClosed(CONF))
+    assert c.sizes()["rooms"] == 0 and c.sizes()["mixer_rooms"] == 1
+
+
+def test_only_the_superuser_moves_a_member_into_another_conference_capacity_checked():
+    c = lecture("op")
+    c.open("CB-2", ConferenceKind.BOOKED, 1)
+    c.join("op", "CB-2", Role.OPERATOR)
+    with pytest.raises(NotAllowed):
+        c.move("p", "CB-2", by="m")                       # a moderator: its own conference only
+    assert c.move("p", "CB-2", by="op").facts == (RoomFull("p", "CB-2", 1, 1),)
+    c.set_limit("CB-2", 5)
+    out = c.move("p", "CB-2", by="op")
+    assert out.facts == (MemberMoved("p", CONF, "CB-2", 2, "op"),)
+    assert pairs(c.mixer.routes_of("p")) == {("p", "op"), ("op", "p")}
+    assert c.seat_of("p").conference == "CB-2" and c.count(CONF) == 3

@@ -59,8 +59,8 @@ def seated(*rooms: tuple[str, tuple[str, ...]]) -> Voice:
         conf.open(room, ConferenceKind.STANDING, 10)
         for call in calls:
             v.members.apply(conf.arrive(call))
-            v.members.apply(conf.join(call, room, Role.MODERATOR if call == "mod" else
-                                      Role.PARTICIPANT))
+            v.members.apply(conf.join(call, room, {"mod": Role.MODERATOR, "op": Role.OPERATOR}.get(
+                call, Role.PARTICIPANT)))
     return v
 
 
@@ -85,12 +85,14 @@ def test_watching_one_room_polls_its_members_and_follows_joins_and_leaves():
     assert v.polled() == set() and v.talkwatch.polled() == frozenset()
 
 
-def test_a_talker_moved_out_of_the_watched_room_is_silent_and_no_longer_polled():
-    v = seated(("a", ("mod", "a1")), ("sep", ()))
+def test_a_talker_moved_out_of_the_watched_conference_is_silent_and_no_longer_polled():
+    v = seated(("a", ("mod", "a1")), ("b", ("op",)))
     v.talkwatch.watch("a")
     assert v.talk.feed_all({"a1": 200}, 0) == [] and v.talk.feed_all({"a1": 200}, 150) == [
         Talking("a1")]
-    v.members.move("a1", "sep", by="mod")
+    assert v.members.ask(Conferences.open_separee, ("a", ("mod", "a1")), by="mod")
+    assert v.polled() == {"mod", "a1"}          # a séparée is watched with its conference
+    assert v.members.move("a1", "b", by="op")   # the superuser moves it to another conference
     assert v.polled() == {"mod"}
     assert v.facts == [Silent("a1")] and not v.talk.is_talking("a1")
 

@@ -145,6 +145,19 @@ class Mixer:
                 self._sync_talker(m)
         return self._apply((member_id,), mutate)
 
+    def move_all(self, member_ids: Iterable[str], room: str) -> list[Diff]:
+        """Move several members into `room` as ONE net change (a séparée opened or emptied):
+        no route between two of them or to a room they left survives even between diffs."""
+        ms = [self._member(i) for i in dict.fromkeys(member_ids)]
+
+        def mutate() -> None:
+            for m in ms:
+                if m.room != room:
+                    self._exit(m)
+                    m.room = room
+                    self._enter(m)
+        return self._apply(tuple(m.id for m in ms), mutate)
+
     def set_listening(self, member_id: str, listening: bool) -> list[Diff]:
         """Turn a participant into a pure listener (or back) without leaving the room."""
         m = self._member(member_id)

@@ -17,8 +17,8 @@ import logging
 from bot.conference.mixer import Role
 from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
-                                  MemberNamed, NotAllowed, RoomFull, Seat,
-                                  UnknownCall)
+                                  MemberNamed, NotAllowed, RoomFull, Seat, SepareeClosed,
+                                  SepareeOpened, UnknownCall)
 from ivr import events as ev
 from ivr.flow import CallFlow
 
@@ -34,9 +34,13 @@ class Members:
 
     def join(self, call: str, room: str, role: Role, muted: bool, limit: int | None,
              name: str | None = None, kind: ConferenceKind | None = None) -> ev.JoinResult:
+        owner = self.conf.conference_of(room)
+        if owner is not None and owner != room:   # a séparée's room: its conference's main room
+            log.info("%s joins %r in the main room of %r", call, room, owner)
+            room = owner
         seat = self.conf.seat_of(call)
         if seat is not None and seat.conference == room:
-            return ev.JoinResult(ev.JoinOutcome.JOINED, self.conf.count(room), seat.seat)
+            return ev.JoinResult(ev.JoinOutcome.JOINED, self.conf.count(seat.room), seat.seat)
         if seat is not None:
             self.leave(call)
         rs = self.voice.settings.room(room)
@@ -92,8 +96,9 @@ class Members:
         return True
 
     def assign_name(self, room: str, seat: int, path: str, by: str) -> bool:
-        """`by` (a moderator) names the member of `room` in `seat` (0: the last who joined)."""
-        target = self.conf.find(room, seat, exclude=by)
+        """`by` (a moderator) names the member of `room`'s conference in `seat` (0: the last
+        who joined)."""
+        target = self.conf.find(self.conf.conference_of(room) or room, seat, exclude=by)
         if target is None:
             log.info("%s named nobody: no member in seat %d of room %r", by, seat, room)
             return False
@@ -113,11 +118,13 @@ class Members:
         return self.conf.count(room)
 
     def rooms(self) -> dict[str, tuple[str, ...]]:
+        """Every room with members (main rooms by their conference's id, séparées by theirs)."""
         out = {}
         for c in self.conf.conferences():
-            members = self.conf.members(c)
-            if members:
-                out[c] = tuple(sorted(s.call for s in members))
+            for room in (c, *self.conf.separees(c).values()):
+                members = self.conf.in_room(room)
+                if members:
+                    out[room] = tuple(sorted(s.call for s in members))
         return out
 
     # ---- changes and facts --------------------------------------------------------------------
@@ -152,8 +159,13 @@ class Members:
                 log.info("%s moved from %r to %r (seat %d) by %s", call, source, target, seat, by)
                 at = v._now()
                 v._record(lambda s: s.call_joined(call, target, at))
-                v.talkwatch.placed(call, target)
+                v.talkwatch.placed(call, self.conf.conference_of(target))
                 self._tell(call, ev.Moved(target))
+            case SepareeOpened(conference, room, number, by):
+                log.info("séparée %d (%r) of %r opened by %s", number, room, conference, by)
+            case SepareeClosed(conference, room, number):
+                log.info("séparée %d (%r) of %r closed", number, room, conference)
+                v.announcer.forget(room)
             case MemberMuted(call, muted, by):
                 log.info("%s %s%s", call, "muted" if muted else "unmuted",
                          "" if by == call else f" by {by}")
