@@ -49,7 +49,7 @@ class ParamType(enum.Enum):
 # the value type of each fixed parameter name (ivr.prompt_ids.PROMPT_PARAMS says which prompt has which)
 PARAM_TYPES: Mapping[str, ParamType] = MappingProxyType({
     "n": ParamType.NUMBER, "count": ParamType.NUMBER, "tries_left": ParamType.NUMBER,
-    "minutes": ParamType.NUMBER,
+    "minutes": ParamType.NUMBER, "number": ParamType.NUMBER, "seat": ParamType.NUMBER,
     "start": ParamType.MOMENT, "name": ParamType.TEXT, "inviter": ParamType.TEXT,
     "title": ParamType.TEXT, "keys": ParamType.KEYS,
 })

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.conference.moderation import bring_back_separee, consult_seat, separee_of_seats
 from bot.conference.owner import Conferences
 from bot.conference.rooms import MAX_STEP, MIN_STEP, Direction, Role
-from ivr.events import (Ask, AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult,
+from ivr.events import (Ask, AskAnswered, AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult,
                         DialPurpose, DigitPressed, Level, Log, Moved, MuteChanged, NameAssigned,
-                        Params, PromptId, QueryRoomCount, RecordingDone, RecordName, RoomCount,
-                        Timer, params)
+                        Params, PromptId, QueryRoomCount, RecordingDone, RecordName, Refusal,
+                        RoomCount, Timer, params)
 from ivr.guard import DialVerdict
-from ivr.keypad import KeyAction, Keypad, Match
+from ivr.keypad import MODERATOR_ACTIONS, KeyAction, Keypad, Match
 from ivr.steps import IllegalEvent, State
 
 P = PromptId
@@ -28,14 +29,21 @@ P = PromptId
 KEY_PROMPT: dict[KeyAction, PromptId] = {a: PromptId(f"key_{a.value}") for a in KeyAction}
 
 
-def help_prompts(keypad: Keypad) -> list[tuple[PromptId, Params]]:
+def help_prompts(keypad: Keypad, moderator: bool = True) -> list[tuple[PromptId, Params]]:
     """What the help key reads out after HELP_KEYS: the keypad as configured, in the order of
-    `KeyAction` ("star six: mute or unmute yourself", ...). `confbot prompts render` renders
-    these ahead too."""
+    `KeyAction` ("star six: mute or unmute yourself", ...), the moderators' commands only to
+    moderators. `confbot prompts render` renders all of these ahead too."""
     order = list(KeyAction)
-    bindings = sorted(keypad.bindings, key=lambda b: (order.index(b[1]), b[0]))
+    bindings = sorted((b for b in keypad.bindings if moderator or b[1] not in MODERATOR_ACTIONS),
+                      key=lambda b: (order.index(b[1]), b[0]))
     return [(KEY_PROMPT[action], params(keys=keys)) for keys, action in bindings]
 
+
+REFUSAL_PROMPT: dict[Refusal, PromptId] = {
+    Refusal.NOT_ALLOWED: P.NOT_ALLOWED, Refusal.NO_SUCH_SEAT: P.NO_SUCH_SEAT,
+    Refusal.NO_SUCH_SEPAREE: P.NO_SUCH_SEPAREE, Refusal.NOT_IN_ROOM: P.NOT_IN_ROOM,
+    Refusal.INVALID: P.INVALID_INPUT,
+}
 
 FAILED_PROMPT: dict[DialOutcome, PromptId] = {
     DialOutcome.DECLINED: P.INVITE_DECLINED, DialOutcome.BUSY: P.INVITE_BUSY,
@@ -52,6 +60,8 @@ class ConferenceSteps:
     naming_for = 0               # the position a moderator is naming (0: the last who joined)
     name_for_candidate: str | None = None
     assign_pending = 0           # AssignName actions not yet answered
+    seats_for: KeyAction | None = None   # the moderator action whose numbers are being entered
+    moderating = False           # a moderator's room command waits for the owner's answer
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,7 +95,22 @@ class ConferenceSteps:
 
     def _moved(self, ev: Moved) -> list:
         self.room = ev.room      # counts, invitations and announcements are there from now on
-        return [Log(Level.INFO, f"call {self.call_id}: moved to {ev.room}")]
+        log = Log(Level.INFO, f"call {self.call_id}: moved to {ev.room}")
+        if not self.joined or self.ended:
+            return [log]
+        told = (self._play(P.IN_SEPAREE, barge_in=True, number=ev.separee) if ev.separee
+                else self._play(P.BACK_IN_MAIN, barge_in=True))
+        return [log, told]
+
+    def _ask_answered(self, ev: AskAnswered) -> list:
+        """The owner's answer to a keypad `Ask`: a refusal is said (never silence); a
+        moderator's room command that was carried out is confirmed."""
+        moderating, self.moderating = self.moderating, False
+        if ev.refusal is None:
+            return [self._play(P.DONE, barge_in=True)] if moderating else []
+        if ev.refusal is Refusal.NO_SUCH_SEAT:
+            return [self._play(P.NO_SUCH_SEAT, barge_in=True, seat=ev.number)]
+        return [self._play(REFUSAL_PROMPT[ev.refusal], barge_in=True)]
 
     def _said(self, what: str) -> Log:
         """The log line of a keypad action that changed something."""
@@ -103,7 +128,8 @@ class ConferenceSteps:
     def _key_help(self) -> list:
         return [self._play(P.HELP_KEYS, barge_in=True)] + [
             self._play(prompt, barge_in=True, **dict(values))
-            for prompt, values in help_prompts(self.config.keypad)]
+            for prompt, values in help_prompts(
+                self.config.keypad, self.role in (Role.MODERATOR, Role.OPERATOR))]
 
     def _key_count(self) -> list:
         self.count_pending = True
@@ -183,6 +209,45 @@ class ConferenceSteps:
             raise IllegalEvent("NameAssigned without AssignName")
         self.assign_pending -= 1
         return [self._play(P.NAME_SAVED if ev.ok else P.NO_SUCH_PARTICIPANT, barge_in=True)]
+
+    # ---- a moderator's room commands: séparées, 1:1 consultation, bringing back (C3) -----------
+
+    def _moderator_asks(self, action: KeyAction, prompt: PromptId) -> list:
+        if self.role not in (Role.MODERATOR, Role.OPERATOR):
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.matcher.reset()
+        self.seats_for = action
+        return self._ask(State.SEATS, [prompt], 16)
+
+    def _key_separee(self) -> list:
+        return self._moderator_asks(KeyAction.SEPAREE, P.SEPAREE_WHO)
+
+    def _key_consult(self) -> list:
+        return self._moderator_asks(KeyAction.CONSULT, P.CONSULT_WHO)
+
+    def _key_bring_back(self) -> list:
+        return self._moderator_asks(KeyAction.BRING_BACK, P.BRING_BACK_WHICH)
+
+    def _seats_key(self, ev: DigitPressed) -> list:
+        """Seat (or séparée) numbers, each ended by '*'; '#' ends the entry."""
+        if ev.digit != "#":
+            self.digits += ev.digit
+            return self._restart_input()
+        numbers = [int(n) for n in self.digits.split("*") if n]
+        action, self.seats_for, self.digits = self.seats_for, None, ""
+        self.state = State.IN_CONFERENCE
+        out = self._cancel_input()
+        match action:
+            case KeyAction.SEPAREE if len(numbers) >= 2:
+                ask = Ask(separee_of_seats, (tuple(numbers),))
+            case KeyAction.CONSULT if len(numbers) == 1:
+                ask = Ask(consult_seat, (numbers[0],))
+            case KeyAction.BRING_BACK if len(numbers) <= 1:
+                ask = Ask(bring_back_separee, (numbers[0] if numbers else 0,))
+            case _:
+                return out + [self._play(P.INVALID_INPUT, barge_in=True)]
+        self.moderating = True
+        return out + [ask, self._said(f"{action.value} {numbers}")]
 
     # ---- invite (I6) and the third party of a 3PTY call ----------------------------------------
 
@@ -279,4 +344,7 @@ KEY_HANDLERS: dict[KeyAction, Callable[[ConferenceSteps], list]] = {
     KeyAction.TALK_LOUDER: C._key_talk_louder, KeyAction.TALK_SOFTER: C._key_talk_softer,
     KeyAction.LEAVE: C._key_leave, KeyAction.INVITE: C._key_invite,
     KeyAction.NAME_MEMBER: C._key_name_member,
+    KeyAction.SEPAREE: C._key_separee,
+    KeyAction.CONSULT: C._key_consult,
+    KeyAction.BRING_BACK: C._key_bring_back,
 }

@@ -140,8 +140,27 @@ class MuteChanged:
 
 @dataclass(frozen=True, slots=True)
 class Moved:
-    """Someone moved this caller into another room: counts and announcements are there now."""
+    """Someone moved this caller into another room: counts and announcements are there now.
+    `separee`: the séparée's number, 0 for a main room."""
     room: str
+    separee: int = 0
+
+
+class Refusal(enum.Enum):
+    """Why the owner refused an `Ask` (each has its spoken reason)."""
+    NOT_ALLOWED = "not_allowed"            # this caller's role may not
+    NO_SUCH_SEAT = "no_such_seat"          # nobody holds that seat in this conference
+    NO_SUCH_SEPAREE = "no_such_separee"
+    NOT_IN_ROOM = "not_in_room"            # the caller (or its target) is in no conference
+    INVALID = "invalid"                    # e.g. a séparée of one
+
+
+@dataclass(frozen=True, slots=True)
+class AskAnswered:
+    """The owner's answer to this caller's `Ask`: None done (its facts come as their own
+    events), or why not, with the seat or séparée number concerned."""
+    refusal: Refusal | None = None
+    number: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +207,7 @@ class ConferenceClosed:
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
          | MuteChanged | Moved | DialOutResult | OperatorResult | CallEnded | ConferenceNotice
-         | ConferenceClosed)
+         | ConferenceClosed | AskAnswered)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------

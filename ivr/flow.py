@@ -45,7 +45,7 @@ from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
                         EndRecording, JoinOutcome, JoinResult, JoinRoom, LeaveRoom, Level, Log,
-                        Moved, MuteChanged, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
+                        AskAnswered, Moved, MuteChanged, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.flowconfig import MAIN_MENU_KEYS, FlowConfig, MenuChoice
@@ -343,7 +343,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         if self.state is S.NAME_CONFIRM:
             self.name_path = self.name_candidate
             return self._join()
-        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM):
+        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM, S.SEATS):
             self.state = S.IN_CONFERENCE    # a side question left unanswered: back in the room
             return []
         return [self._play(P.GOODBYE)] + self._hangup("no input")
@@ -358,10 +358,10 @@ _KEYS = {S.MENU: F._menu_key, S.LANGUAGE: F._language_key, S.PIN_ENTRY: F._pin_k
          S.IN_CONFERENCE: F._conference_key,
          S.INVITE_NUMBER: F._number_key, S.THREEWAY_NUMBER: F._number_key,
          S.NAME_WHO: F._who_key, S.NAME_FOR_RECORDING: F._recording_key,
-         S.NAME_FOR_CONFIRM: F._confirm_for_key}
+         S.NAME_FOR_CONFIRM: F._confirm_for_key, S.SEATS: F._seats_key}
 # in a conference, with or without a side question (an invitation's number, naming someone)
 _IN_ROOM = (S.IN_CONFERENCE, S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_RECORDING,
-            S.NAME_FOR_CONFIRM)
+            S.NAME_FOR_CONFIRM, S.SEATS)
 
 TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     (S.START, CallAnswered): F._answered,
@@ -374,6 +374,7 @@ TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     **{(s, ConferenceNotice): F._notice for s in _LIVE},
     **{(s, MuteChanged): F._mute_changed for s in _LIVE},
     **{(s, Moved): F._moved for s in _LIVE},
+    **{(s, AskAnswered): F._ask_answered for s in _LIVE},
     **{(s, ConferenceClosed): F._closed for s in _LIVE},
     (S.CHECKING_PIN, PinChecked): F._pin_checked,
     (S.NAME_RECORDING, RecordingDone): F._recorded,

@@ -28,12 +28,21 @@ class KeyAction(enum.Enum):
     LEAVE = "leave"
     INVITE = "invite"
     NAME_MEMBER = "name_member"    # moderators: record a name for a participant
+    SEPAREE = "separee"            # moderators: a séparée with the seats entered
+    CONSULT = "consult"            # moderators: a 1:1 séparée with one seat
+    BRING_BACK = "bring_back"      # moderators: a séparée (or all) back to the main room
 
 
-# Like common bridges (Webex/Zoom-style *6 mute, *# count, *0 leave-the-call desks):
+# what only moderators (and the superuser) may do; the help reads them to those only
+MODERATOR_ACTIONS = frozenset({KeyAction.NAME_MEMBER, KeyAction.SEPAREE, KeyAction.CONSULT,
+                               KeyAction.BRING_BACK})
+
+# Like common bridges (Webex/Zoom-style *6 mute, *# count, *0 leave-the-call desks); the
+# moderator's room commands start with #:
 DEFAULT_KEYPAD: dict[str, str] = {
     "*6": "toggle_mute", "*1": "help", "*#": "count", "*4": "volume_down",
     "*7": "volume_up", "*0": "leave", "*5": "invite", "*2": "name_member",
+    "#1": "separee", "#2": "consult", "#0": "bring_back",
 }
 
 KEY_PATTERN = re.compile(r"^[0-9*#]{1,4}$")

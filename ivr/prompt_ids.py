@@ -52,7 +52,20 @@ class PromptId(enum.Enum):
     KEY_LEAVE = "key_leave"
     KEY_INVITE = "key_invite"
     KEY_NAME_MEMBER = "key_name_member"
+    KEY_SEPAREE = "key_separee"
+    KEY_CONSULT = "key_consult"
+    KEY_BRING_BACK = "key_bring_back"
     NAME_WHO = "name_who"                        # moderator names a participant: whom?
+    SEPAREE_WHO = "separee_who"                  # moderator: the seats for a séparée
+    CONSULT_WHO = "consult_who"                  # moderator: the seat for a 1:1 talk
+    BRING_BACK_WHICH = "bring_back_which"        # moderator: which séparée comes back
+    IN_SEPAREE = "in_separee"                    # {number}: told to those moved in
+    BACK_IN_MAIN = "back_in_main"
+    DONE = "done"                                # a moderator's action is carried out
+    NO_SUCH_SEAT = "no_such_seat"                # {seat}
+    NO_SUCH_SEPAREE = "no_such_separee"
+    NOT_ALLOWED = "not_allowed"
+    NOT_IN_ROOM = "not_in_room"
     SAY_NAME_FOR = "say_name_for"
     NAME_SAVED = "name_saved"
     NO_SUCH_PARTICIPANT = "no_such_participant"
@@ -89,5 +102,7 @@ PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
     PromptId.PIN_WRONG: frozenset({"tries_left"}),
     PromptId.CONFERENCE_ENDS_SOON: frozenset({"minutes"}),
     PromptId.CONFERENCE_EXTENDED: frozenset({"minutes"}),
+    PromptId.IN_SEPAREE: frozenset({"number"}),
+    PromptId.NO_SUCH_SEAT: frozenset({"seat"}),
     **{p: frozenset({"keys"}) for p in PromptId if p.value.startswith("key_")},
 }

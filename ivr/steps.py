@@ -38,6 +38,7 @@ class State(enum.Enum):
     NAME_WHO = "name_who"                    # a moderator names a participant: which one?
     NAME_FOR_RECORDING = "name_for_recording"
     NAME_FOR_CONFIRM = "name_for_confirm"
+    SEATS = "seats"                          # a moderator enters seat / séparée numbers
     TRANSFERRING = "transferring"
     CLOSING = "closing"      # we hung up or handed the call over; waiting for CallEnded
     ENDED = "ended"          # terminal: every event is illegal

@@ -65,7 +65,7 @@ def test_german_and_english_texts_differ(cat):
 
 
 def _sample_params(prompt):
-    samples = {"n": 3, "count": 5, "tries_left": 2, "minutes": 5, "start": dt.datetime(2024, 12, 3, 10, 30),
+    samples = {"n": 3, "count": 5, "tries_left": 2, "minutes": 5, "number": 2, "seat": 7, "start": dt.datetime(2024, 12, 3, 10, 30),
                "name": "Anna", "inviter": "Bob", "title": "Budget", "keys": "*6"}
     return {k: samples[k] for k in PROMPT_PARAMS.get(prompt, ())}
 

@@ -388,7 +388,8 @@ def drive_to(state: State):
         flow.handle(PinChecked(BOOKING, False, BOOKING.end))
         return flow
     naming_someone = state in (State.NAME_WHO, State.NAME_FOR_RECORDING, State.NAME_FOR_CONFIRM)
-    flow.handle(PinChecked(BOOKING, naming_someone, T0))      # naming others: moderators only
+    moderating = naming_someone or state is State.SEATS
+    flow.handle(PinChecked(BOOKING, moderating, T0))      # naming others: moderators only
     if state is State.NAME_RECORDING:
         return flow
     flow.handle(RecordingDone("/tmp/n.wav", 1000))
@@ -402,6 +403,8 @@ def drive_to(state: State):
         press(flow, "*5")
     if naming_someone:
         press(flow, "*2" if state is State.NAME_WHO else "*2#")
+    if state is State.SEATS:
+        press(flow, "#1")
     if state is State.NAME_FOR_CONFIRM:
         flow.handle(RecordingDone("/tmp/m.wav", 1000))
     return flow

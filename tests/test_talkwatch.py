@@ -11,6 +11,7 @@ from bot.conference.talk import Silent, TalkDetector, Talking
 from bot.service.members import Members
 from bot.service.talkwatch import TalkWatch
 from bot.sip.events import WatchLevels
+from ivr.events import AskAnswered, Refusal
 
 
 class Voice:
@@ -90,7 +91,7 @@ def test_a_talker_moved_out_of_the_watched_conference_is_silent_and_no_longer_po
     v.talkwatch.watch("a")
     assert v.talk.feed_all({"a1": 200}, 0) == [] and v.talk.feed_all({"a1": 200}, 150) == [
         Talking("a1")]
-    assert v.members.ask(Conferences.open_separee, ("a", ("mod", "a1")), by="mod")
+    assert v.members.ask(Conferences.open_separee, ("a", ("mod", "a1")), by="mod").refusal is None
     assert v.polled() == {"mod", "a1"}          # a séparée is watched with its conference
     assert v.members.move("a1", "b", by="op")   # the superuser moves it to another conference
     assert v.polled() == {"mod"}
@@ -113,10 +114,15 @@ def test_watching_every_conference_includes_later_ones_and_counts_watchers():
 def test_ask_runs_the_owners_operation_on_the_callers_behalf_and_the_owner_decides():
     v = seated(("a", ("mod", "a1", "a2")))
     conf = v.members.conf
-    assert v.members.ask(Conferences.toggle_muted, ("a1",), by="a1") and conf.muted("a1")
-    assert v.members.ask(Conferences.set_muted, ("a2", True), by="mod") and conf.muted("a2")
-    # a participant may not mute another, nor act on a call the owner does not know
-    assert not v.members.ask(Conferences.set_muted, ("mod", True), by="a1")
+    done = AskAnswered()
+    assert v.members.ask(Conferences.toggle_muted, ("a1",), by="a1") == done and conf.muted("a1")
+    assert v.members.ask(Conferences.set_muted, ("a2", True), by="mod") == done
+    assert conf.muted("a2")
+    # a participant may not mute another, nor act on a call the owner does not know: each
+    # refusal says why (the flow speaks it)
+    assert v.members.ask(Conferences.set_muted, ("mod", True), by="a1") == AskAnswered(
+        Refusal.NOT_ALLOWED)
     assert not conf.muted("mod")
-    assert not v.members.ask(Conferences.toggle_muted, ("nobody",), by="nobody")
-    assert v.members.ask(Conferences.set_volume, ("a1", Direction.LISTEN, 2), by="a1")
+    assert v.members.ask(Conferences.toggle_muted, ("nobody",), by="nobody") == AskAnswered(
+        Refusal.NOT_IN_ROOM)
+    assert v.members.ask(Conferences.set_volume, ("a1", Direction.LISTEN, 2), by="a1") == done

@@ -72,7 +72,8 @@ def warm(speaker, cat, tmp_path_factory):
 
 
 SAMPLE = {"n": 3, "count": 5, "tries_left": 2, "minutes": 5, "start": dt.datetime(2024, 12, 3, 10, 30),
-          "name": "Anna Schmidt", "inviter": "Bob Meyer", "title": "Budget", "keys": "*#"}
+          "name": "Anna Schmidt", "inviter": "Bob Meyer", "title": "Budget", "keys": "*#",
+          "number": 2, "seat": 7}
 
 
 @pytest.mark.parametrize("lang", LANGS)

@@ -113,3 +113,19 @@ class NotAllowed(Exception):
 
 class UnknownCall(Exception):
     """No such call is known to the owner. Nothing changed."""
+
+
+class NoSuchSeat(UnknownCall):
+    """Nobody holds that seat in the actor's conference. Nothing changed."""
+
+    def __init__(self, seat: int) -> None:
+        super().__init__(f"seat {seat} is not in this conference")
+        self.seat = seat
+
+
+class NoSuchSeparee(ValueError):
+    """The conference has no séparée with that number (0: none at all). Nothing changed."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"no séparée {number}" if number else "no séparée is open")
+        self.number = number

@@ -251,6 +251,14 @@ class Conferences:
             self._allow(by, Action.SEPAREE, call)
         return self._regroup(self._conferences[conference], calls, conference, by)
 
+    def bring_all_back(self, conference: str, by: str) -> Change:
+        """Every séparée of `conference` emptied into its main room, as one net change."""
+        c = self._conferences[conference]
+        calls = tuple(x for room in c.separees.values() for x in self._in_room[room])
+        for call in calls:
+            self._allow(by, Action.SEPAREE, call)
+        return self._regroup(c, calls, conference, by)
+
     def may(self, actor: str, action: Action, target: str) -> bool:
         if actor == target and action is not Action.SEPAREE:
             return True

@@ -19,6 +19,7 @@ from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conf
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
                                   MemberNamed, NotAllowed, RoomFull, Seat, SepareeClosed,
                                   SepareeOpened, UnknownCall)
+from bot.conference.facts import NoSuchSeat, NoSuchSeparee
 from ivr import events as ev
 from ivr.flow import CallFlow
 
@@ -72,16 +73,28 @@ class Members:
     def gone(self, call: str) -> None:
         self.apply(self.conf.gone(call))
 
-    def ask(self, op, args: tuple, by: str) -> bool:
+    def ask(self, op, args: tuple, by: str) -> ev.AskAnswered:
         """`by` asks for the owner's operation `op(conferences, *args, by=by)` (`ivr.events.Ask`:
-        the keypad's way in); False when the owner refuses or knows no such member."""
+        the keypad's way in); the answer says why when the owner refuses (nothing changed)."""
         try:
             change = op(self.conf, *args, by=by)
-        except (NotAllowed, UnknownCall) as e:
-            log.warning("refused: %s", e or op.__name__)
-            return False
+        except NotAllowed as e:
+            return self._refused(op, e, ev.Refusal.NOT_ALLOWED)
+        except NoSuchSeat as e:
+            return self._refused(op, e, ev.Refusal.NO_SUCH_SEAT, e.seat)
+        except UnknownCall as e:
+            return self._refused(op, e, ev.Refusal.NOT_IN_ROOM)
+        except NoSuchSeparee as e:
+            return self._refused(op, e, ev.Refusal.NO_SUCH_SEPAREE, e.number)
+        except ValueError as e:
+            return self._refused(op, e, ev.Refusal.INVALID)
         self.apply(change)
-        return True
+        return ev.AskAnswered()
+
+    @staticmethod
+    def _refused(op, e: Exception, why: ev.Refusal, number: int = 0) -> ev.AskAnswered:
+        log.warning("refused %s: %s", op.__name__, e or why.value)
+        return ev.AskAnswered(why, number)
 
     def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
         """Mute, unmute or (None) toggle; False when `by` may not, or `call` is in no room."""
@@ -159,8 +172,11 @@ class Members:
                 log.info("%s moved from %r to %r (seat %d) by %s", call, source, target, seat, by)
                 at = v._now()
                 v._record(lambda s: s.call_joined(call, target, at))
-                v.talkwatch.placed(call, self.conf.conference_of(target))
-                self._tell(call, ev.Moved(target))
+                conference = self.conf.conference_of(target)
+                v.talkwatch.placed(call, conference)
+                number = next((n for n, r in self.conf.separees(conference).items()
+                               if r == target), 0)
+                self._tell(call, ev.Moved(target, number))
             case SepareeOpened(conference, room, number, by):
                 log.info("séparée %d (%r) of %r opened by %s", number, room, conference, by)
             case SepareeClosed(conference, room, number):

@@ -189,7 +189,7 @@ class VoiceService(CallEvents):
     def set_muted(self, call: str, muted: bool | None, by: str | None = None) -> bool:
         return self.members.set_muted(call, muted, by)
 
-    def ask(self, op: Callable, args: tuple, by: str) -> bool:
+    def ask(self, op: Callable, args: tuple, by: str) -> ev.AskAnswered:
         """One owner operation on `by`'s behalf (the keypad's `ivr.events.Ask`)."""
         return self.members.ask(op, args, by)
 

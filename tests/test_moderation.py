@@ -1,0 +1,64 @@
+"""The moderator's keypad operations on the owner (bot.conference.moderation): seats and séparée
+numbers as typed, in the moderator's own conference; what does not exist is refused by name."""
+import pytest
+
+from bot.conference.facts import NoSuchSeat, NoSuchSeparee, NotAllowed, SepareeOpened
+from bot.conference.mixer import Role
+from bot.conference.moderation import bring_back_separee, consult_seat, separee_of_seats
+from bot.conference.owner import ConferenceKind, Conferences
+
+CONF = "CB-1"
+
+
+def lecture() -> Conferences:
+    c = Conferences()
+    c.open(CONF, ConferenceKind.BOOKED, 10)
+    for call, role in (("m", Role.MODERATOR), ("p", Role.PARTICIPANT), ("q", Role.PARTICIPANT),
+                       ("r", Role.PARTICIPANT)):
+        c.arrive(call)
+        c.join(call, CONF, role)
+    return c
+
+
+def hears(c):
+    return {(r.src, r.dst) for r in c.mixer.routes()}
+
+
+def test_seats_become_the_members_and_the_moderators_conference_is_used():
+    c = lecture()
+    out = separee_of_seats(c, (2, 3), by="m")
+    assert out.facts[0] == SepareeOpened(CONF, "CB-1~s1", 1, "m")
+    assert {s.call for s in c.in_room("CB-1~s1")} == {"p", "q"}
+
+
+def test_a_seat_nobody_holds_is_named_and_nothing_changes():
+    c = lecture()
+    before = hears(c)
+    with pytest.raises(NoSuchSeat) as e:
+        separee_of_seats(c, (2, 7), by="m")
+    assert e.value.seat == 7 and hears(c) == before and c.separees(CONF) == {}
+    with pytest.raises(NoSuchSeat):
+        consult_seat(c, 1, by="m")                       # its own seat: nobody to talk to
+    with pytest.raises(NotAllowed):
+        separee_of_seats(c, (3, 4), by="p")              # a participant
+
+
+def test_consultation_takes_the_moderator_along():
+    c = lecture()
+    consult_seat(c, 4, by="m")
+    assert hears(c) == {("m", "r"), ("r", "m"), ("p", "q"), ("q", "p")}
+
+
+def test_bringing_back_one_or_all_as_one_net_change():
+    c = lecture()
+    before = hears(c)
+    separee_of_seats(c, (2, 3), by="m")
+    consult_seat(c, 4, by="m")
+    with pytest.raises(NoSuchSeparee):
+        bring_back_separee(c, 5, by="m")
+    out = bring_back_separee(c, 0, by="m")              # both at once
+    keys = [(d.src, d.dst) for d in out.diffs]
+    assert len(keys) == len(set(keys))                  # net: no pair twice in the batch
+    assert hears(c) == before and c.separees(CONF) == {}
+    with pytest.raises(NoSuchSeparee):
+        bring_back_separee(c, 0, by="m")                # none open: said so
