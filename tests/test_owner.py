@@ -16,6 +16,8 @@ from bot.conference.owner import (LAST_JOINED, Change, ConferenceClosed, Confere
                                   Conferences, MemberJoined, MemberLeft, MemberMoved,
                                   MemberMuted, MemberNamed, NotAllowed, RoomFull, SepareeClosed,
                                   SepareeOpened, UnknownCall)
+from bot.conference.facts import (ConferenceLocked, LockChanged, MemberRemoved,
+                                  MutedByModerator)
 
 CONF = "CB-7K2Q9"
 
@@ -160,6 +162,10 @@ op = st.one_of(
               st.integers(-4, 4)),
     st.tuples(st.just("move"), st.sampled_from(CALLS), st.sampled_from(CONFS + SEPAREES),
               st.sampled_from(CALLS)),
+    st.tuples(st.just("mute_all"), st.sampled_from(CONFS), st.sampled_from(CALLS),
+              st.booleans()),
+    st.tuples(st.just("remove"), st.sampled_from(CALLS), st.sampled_from(CALLS)),
+    st.tuples(st.just("lock"), st.sampled_from(CONFS), st.sampled_from(CALLS), st.booleans()),
 )
 # séparées are weighted up: most random openings are refused (the wrong actor or members)
 op = st.one_of(op, *[st.one_of(
@@ -194,6 +200,12 @@ def _run(c: Conferences, o) -> Change | None:
                 return c.open_separee(conf, [pick[x] for x in calls], pick[by])
             case ("back", room, by):
                 return c.bring_back(room, by)
+            case ("mute_all", conf, by, muted):
+                return c.mute_all(conf, muted, by)
+            case ("remove", call, by):
+                return c.remove(call, by)
+            case ("lock", conf, by, locked):
+                return c.lock(conf, locked, by)
     except Exception as e:   # noqa: BLE001 - a refusal; it must be one of these, and change nothing
         assert type(e).__name__ in {"NotAllowed", "ValueError", "UnknownCall", "UnknownMember",
                                     "AlreadyPresent", "KeyError"}, e
@@ -377,3 +389,62 @@ def test_only_the_superuser_moves_a_member_into_another_conference_capacity_chec
     assert out.facts == (MemberMoved("p", CONF, "CB-2", 2, "op"),)
     assert pairs(c.mixer.routes_of("p")) == {("p", "op"), ("op", "p")}
     assert c.seat_of("p").conference == "CB-2" and c.count(CONF) == 3
+
+
+# ---- lecture mode, lock, remove ---------------------------------------------------------------
+
+def test_mute_all_silences_every_participant_in_every_room_but_not_the_moderators():
+    c = lecture()
+    c.open_separee(CONF, ["q", "r"], by="m")
+    c.set_muted("p", True)                                  # already muted: no second fact
+    with pytest.raises(NotAllowed):
+        c.mute_all(CONF, True, by="p")
+    out = c.mute_all(CONF, True, by="m")
+    assert out.facts == (MemberMuted("q", True, "m"), MemberMuted("r", True, "m"))
+    assert hears(c) == {("m", "p")}                         # only the moderator is heard
+    assert {d.src for d in out.diffs} == {"q", "r"}
+    out = c.mute_all(CONF, False, by="m")
+    assert {f.call for f in out.facts} == {"p", "q", "r"}
+    assert hears(c) == {("m", "p"), ("p", "m"), ("q", "r"), ("r", "q")}
+
+
+def test_whether_a_participant_may_unmute_after_a_moderators_mute_is_the_conferences_rule():
+    c = lecture()
+    c.open(CONF, ConferenceKind.BOOKED, 10, self_unmute=False)
+    c.set_muted("p", True, by="m")
+    with pytest.raises(MutedByModerator):
+        c.toggle_muted("p")
+    c.set_muted("q", True)                                  # its own mute it may undo
+    assert c.toggle_muted("q").facts == (MemberMuted("q", False, "q"),)
+    c.set_muted("p", False, by="m")                         # the moderator lifts it
+    c.set_muted("p", True)
+    assert c.toggle_muted("p").facts == (MemberMuted("p", False, "p"),)
+    c.open(CONF, ConferenceKind.BOOKED, 10, self_unmute=True)
+    c.mute_all(CONF, True, by="m")
+    assert c.toggle_muted("p").facts == (MemberMuted("p", False, "p"),)
+
+
+def test_a_locked_conference_refuses_new_participants_but_admits_moderators():
+    c = lecture("n", "o")
+    with pytest.raises(NotAllowed):
+        c.lock(CONF, True, by="p")
+    assert c.lock(CONF, True, by="m").facts == (LockChanged(CONF, True, "m"),)
+    assert c.lock(CONF, True, by="m") == Change()           # no change, no fact
+    assert c.join("n", CONF) == Change((), (ConferenceLocked("n", CONF),))
+    assert c.seat_of("n") is None
+    assert isinstance(c.join("o", CONF, Role.MODERATOR).facts[0], MemberJoined)
+    c.lock(CONF, False, by="m")
+    assert isinstance(c.join("n", CONF).facts[0], MemberJoined)
+
+
+def test_a_moderator_removes_a_participant_who_hears_nobody_from_the_next_frame():
+    c = lecture()
+    with pytest.raises(NotAllowed):
+        c.remove("q", by="p")
+    with pytest.raises(NotAllowed):
+        c.remove("m", by="m")
+    out = c.remove("q", by="m")
+    assert out.facts[:2] == (MemberRemoved("q", CONF, "m"), MemberLeft("q", CONF, 3, None))
+    assert not any("q" in pair for pair in hears(c)) and c.seat_of("q") is None
+    with pytest.raises(UnknownCall):
+        c.remove("q", by="m")

@@ -94,8 +94,31 @@ class SepareeClosed:
     number: int
 
 
+@dataclass(frozen=True, slots=True)
+class ConferenceLocked:
+    """`call` may not join: a moderator locked the conference."""
+    call: str
+    conference: str
+
+
+@dataclass(frozen=True, slots=True)
+class LockChanged:
+    conference: str
+    locked: bool
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRemoved:
+    """A moderator removed `call` (it is back in the holding room; its flow says goodbye)."""
+    call: str
+    conference: str
+    by: str
+
+
 Fact = (MemberJoined | MemberLeft | MemberMoved | MemberMuted | MemberNamed | RoomFull
-        | ConferenceClosed | SepareeOpened | SepareeClosed)
+        | ConferenceClosed | SepareeOpened | SepareeClosed | ConferenceLocked | LockChanged
+        | MemberRemoved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +152,7 @@ class NoSuchSeparee(ValueError):
     def __init__(self, number: int) -> None:
         super().__init__(f"no séparée {number}" if number else "no séparée is open")
         self.number = number
+
+
+class MutedByModerator(NotAllowed):
+    """A participant a moderator muted may not unmute itself here (`self_unmute` off)."""

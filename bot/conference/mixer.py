@@ -171,14 +171,17 @@ class Mixer:
         return self._apply((member_id,), mutate)
 
     def set_muted(self, member_id: str, muted: bool) -> list[Diff]:
-        m = self._member(member_id)
-        if m.muted == muted:
-            return []
+        return self.set_muted_all((member_id,), muted)
+
+    def set_muted_all(self, member_ids: Iterable[str], muted: bool) -> list[Diff]:
+        """Mute or unmute several members as ONE net change (a lecture's mute-all)."""
+        ms = [m for m in (self._member(i) for i in dict.fromkeys(member_ids)) if m.muted != muted]
 
         def mutate() -> None:
-            m.muted = muted
-            self._sync_talker(m)
-        return self._apply((member_id,), mutate)
+            for m in ms:
+                m.muted = muted
+                self._sync_talker(m)
+        return self._apply(tuple(m.id for m in ms), mutate) if ms else []
 
     def set_deaf(self, member_id: str, deaf: bool) -> list[Diff]:
         m = self._member(member_id)

@@ -24,23 +24,16 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from bot.conference.facts import (Change, ConferenceClosed, Fact, MemberJoined, MemberLeft,  # noqa: F401
-                                  MemberMoved, MemberMuted, MemberNamed, NotAllowed, RoomFull,
-                                  Seat, SepareeClosed, SepareeOpened, UnknownCall,
-                                  separee_room)
-from bot.conference.mixer import Direction, Mixer, Role, RoomKind, UnknownMember, UnknownRoom
-
-HOLDING = "~ivr"          # callers in the IVR: a WAITING room, nobody hears anybody
-LAST_JOINED = 0           # the seat that means "whoever joined last"
-
-
-class ConferenceKind(enum.Enum):
-    BOOKED = "booked"         # a booking's conference, named by its reference (closed when it
-                              # empties; the next caller with its PIN opens it again)
-    STANDING = "standing"     # a [[rooms]] room, open while the service runs
-    ADHOC = "adhoc"           # a 3PTY or operator meeting: gone when its last member leaves
+from bot.conference.facts import (Change, ConferenceClosed, ConferenceLocked, Fact,  # noqa: F401
+                                  LockChanged, MemberJoined, MemberLeft, MemberMoved,
+                                  MemberMuted, MemberNamed, MemberRemoved, MutedByModerator,
+                                  NotAllowed, RoomFull, Seat, SepareeClosed, SepareeOpened,
+                                  UnknownCall, separee_room)
+from bot.conference.mixer import Direction, Role, RoomKind, UnknownRoom
+from bot.conference.state import (HOLDING, LAST_JOINED, ConferenceKind,  # noqa: F401
+                                  ConferenceState, _Conference, _free_seat)
 
 
 class Action(enum.Enum):
@@ -50,36 +43,18 @@ class Action(enum.Enum):
     MOVE = "move"
     LEAVE = "leave"
     SEPAREE = "separee"       # open a séparée, bring members back
+    REMOVE = "remove"
 
 
-# ---- state ------------------------------------------------------------------------------------
-
-@dataclass
-class _Conference:
-    id: str
-    kind: ConferenceKind
-    limit: int                     # members in all its rooms (its lines)
-    self_return: bool = False      # members may leave a séparée on their own
-    seats: dict[int, str] = field(default_factory=dict)       # seat → call, in any of its rooms
-    separees: dict[int, str] = field(default_factory=dict)    # number → room id
-
-
-class Conferences:
-    def __init__(self) -> None:
-        self.mixer = Mixer()
-        self.mixer.open_room(HOLDING, RoomKind.WAITING)
-        self._conferences: dict[str, _Conference] = {}
-        self._rooms: dict[str, str] = {}          # room → its conference (main rooms included)
-        self._members: dict[str, Seat] = {}       # call → its seat (only calls in a conference)
-        self._in_room: dict[str, dict[str, None]] = {}   # room → its members, in joining order
-        self._order = 0
-
-    # ---- conferences ----------------------------------------------------------------------------
+class Conferences(ConferenceState):
+    """Every operation on conference state (see the module doc); the tables and queries are
+    `ConferenceState`'s."""
 
     def open(self, conference: str, kind: ConferenceKind, limit: int, *,
-             self_return: bool | None = None) -> None:
+             self_return: bool | None = None, self_unmute: bool | None = None) -> None:
         """Open a conference, or update its limit (a booking change, a config reload) and its
-        séparée rule (`self_return`: members may leave a séparée on their own)."""
+        rules (`self_return`: members may leave a séparée on their own; `self_unmute`: a
+        participant a moderator muted may unmute itself)."""
         c = self._conferences.get(conference)
         if c is None:
             c = self._conferences[conference] = _Conference(conference, kind, limit)
@@ -88,6 +63,8 @@ class Conferences:
         c.limit = limit
         if self_return is not None:
             c.self_return = self_return
+        if self_unmute is not None:
+            c.self_unmute = self_unmute
 
     def set_limit(self, conference: str, limit: int) -> None:
         """A new limit for an open conference (a booking change, a config reload); the members
@@ -95,24 +72,6 @@ class Conferences:
         c = self._conferences.get(conference)
         if c is not None:
             c.limit = limit
-
-    def limit(self, conference: str) -> int | None:
-        c = self._conferences.get(conference)
-        return c.limit if c is not None else None
-
-    def conferences(self) -> tuple[str, ...]:
-        return tuple(sorted(self._conferences))
-
-    def conference_of(self, room: str) -> str | None:
-        """The conference a room (main or séparée) belongs to."""
-        return self._rooms.get(room)
-
-    def separees(self, conference: str) -> dict[int, str]:
-        """Its open séparées: number → room."""
-        c = self._conferences.get(conference)
-        return dict(sorted(c.separees.items())) if c is not None else {}
-
-    # ---- calls ----------------------------------------------------------------------------------
 
     def arrive(self, call: str) -> Change:
         """A call has media: into the holding room (it hears only its own prompts)."""
@@ -128,6 +87,8 @@ class Conferences:
             raise ValueError(f"{call} is already in {self._members[call].conference}")
         if len(c.seats) >= c.limit:
             return Change((), (RoomFull(call, conference, len(c.seats), c.limit),))
+        if c.locked and role is Role.PARTICIPANT:
+            return Change((), (ConferenceLocked(call, conference),))
         seat = _free_seat(c)
         self._order += 1
         diffs = self.mixer.move(call, conference, muted=muted, role=role)
@@ -148,6 +109,7 @@ class Conferences:
         c = self._conferences[s.conference]
         del c.seats[s.seat]
         self._unplace(s)
+        self._muted_by.pop(call, None)
         diffs = self.mixer.move(call, HOLDING, muted=False)
         self.mixer.take_events()
         facts: tuple[Fact, ...] = (MemberLeft(call, s.conference, s.seat, s.name),)
@@ -171,8 +133,6 @@ class Conferences:
             except Exception:  # noqa: BLE001 - unknown, or still in use
                 pass
         self.mixer.take_events()
-
-    # ---- what members do to each other ---------------------------------------------------------
 
     def move(self, call: str, target: str, by: str) -> Change:
         """`by` moves `call` into the room `target`: within its conference (main room or a
@@ -273,9 +233,38 @@ class Conferences:
         by = by or call
         self._seated(call)
         self._allow(by, Action.MUTE, call)
-        if self.mixer.member(call).muted == muted:
-            return Change((), (MemberMuted(call, muted, by),))
-        return Change(tuple(self.mixer.set_muted(call, muted)), (MemberMuted(call, muted, by),))
+        if (not muted and by == call and call in self._muted_by
+                and not self._conferences[self._members[call].conference].self_unmute):
+            raise MutedByModerator(f"{call} was muted by {self._muted_by[call]}")
+        return self._mute((call,), muted, by)
+
+    def mute_all(self, conference: str, muted: bool, by: str) -> Change:
+        """`by` (its moderator, or the superuser) mutes (a lecture) or unmutes every participant
+        of `conference` in all its rooms — moderators keep their voice — as ONE net diff."""
+        c = self._conferences[conference]
+        self._moderates(by, conference, "mute")
+        calls = tuple(x for x in c.seats.values() if self._members[x].role is Role.PARTICIPANT)
+        return self._mute(calls, muted, by)
+
+    def lock(self, conference: str, locked: bool, by: str) -> Change:
+        """`by` (its moderator, or the superuser) locks `conference`: participants may not join."""
+        c = self._conferences[conference]
+        self._moderates(by, conference, "lock")
+        if c.locked == locked:
+            return Change()
+        c.locked = locked
+        return Change((), (LockChanged(conference, locked, by),))
+
+    def remove(self, call: str, by: str) -> Change:
+        """`by` removes `call` from its conference (back to the holding room: its flow says
+        goodbye and hangs up)."""
+        s = self._members.get(call)
+        if s is None:
+            raise UnknownCall(call)
+        if by == call:
+            raise NotAllowed(f"{by} cannot remove itself (it leaves)")
+        self._allow(by, Action.REMOVE, call)
+        return Change((), (MemberRemoved(call, s.conference, by),)) + self.leave(call)
 
     def toggle_muted(self, call: str, by: str | None = None) -> Change:
         self._seated(call)
@@ -306,49 +295,6 @@ class Conferences:
         self._members[call] = replace(s, name_text=" ".join(text.split()))
         return True
 
-    # ---- queries --------------------------------------------------------------------------------
-
-    def seat_of(self, call: str) -> Seat | None:
-        return self._members.get(call)
-
-    def find(self, conference: str, seat: int, exclude: str | None = None) -> Seat | None:
-        """The member in `seat` of `conference`, or with LAST_JOINED the one who joined last."""
-        c = self._conferences.get(conference)
-        if c is None:
-            return None
-        if seat != LAST_JOINED:
-            call = c.seats.get(seat)
-            return self._members[call] if call is not None and call != exclude else None
-        members = [self._members[x] for x in c.seats.values() if x != exclude]
-        return max(members, key=lambda s: s.order, default=None)
-
-    def members(self, conference: str) -> tuple[Seat, ...]:
-        """Every member of `conference`, in whichever of its rooms, in joining order."""
-        c = self._conferences.get(conference)
-        if c is None:
-            return ()
-        return tuple(sorted((self._members[x] for x in c.seats.values()), key=lambda s: s.order))
-
-    def in_room(self, room: str) -> tuple[Seat, ...]:
-        """The members in one room (a main room or a séparée), in the order they came in."""
-        return tuple(self._members[x] for x in self._in_room.get(room, ()))
-
-    def count(self, room: str) -> int:
-        """Members in `room` (a conference's id is its main room)."""
-        return len(self._in_room.get(room, ()))
-
-    def muted(self, call: str) -> bool:
-        return self.mixer.member(call).muted
-
-    def sizes(self) -> dict[str, int]:
-        """The sizes of its tables (for the soak benchmark and, later, metrics)."""
-        snap = self.mixer.snapshot()
-        return {"conferences": len(self._conferences), "rooms": len(self._rooms),
-                "members": len(self._members), "mixer_rooms": len(snap.rooms),
-                "mixer_members": len(snap.members), "mixer_sources": len(snap.sources)}
-
-    # ---- internals ------------------------------------------------------------------------------
-
     def _regroup(self, c: _Conference, calls: tuple[str, ...], room: str, by: str) -> Change:
         """`calls` (members of `c`) into its `room` as one net diff; rooms left empty close."""
         moving = [self._members[x] for x in calls if self._members[x].room != room]
@@ -365,69 +311,23 @@ class Conferences:
             facts += self._tidy(c, left)
         return Change(tuple(diffs), facts)
 
-    def _place(self, s: Seat) -> None:
-        self._members[s.call] = s
-        self._in_room[s.room][s.call] = None
+    def _mute(self, calls: tuple[str, ...], muted: bool, by: str) -> Change:
+        for call in calls:
+            if muted and by != call:
+                self._muted_by[call] = by
+            elif not muted:
+                self._muted_by.pop(call, None)
+        changing = tuple(x for x in calls if self.mixer.member(x).muted != muted)
+        diffs = self.mixer.set_muted_all(changing, muted)
+        return Change(tuple(diffs), tuple(MemberMuted(x, muted, by) for x in changing))
 
-    def _unplace(self, s: Seat) -> None:
-        del self._members[s.call]
-        del self._in_room[s.room][s.call]
-
-    def _tidy(self, c: _Conference, room: str) -> tuple[Fact, ...]:
-        """After a member left `room` of `c`: an empty séparée closes; a conference nobody is
-        in any more closes (a standing one stays open)."""
-        facts: tuple[Fact, ...] = ()
-        if room != c.id and not self._in_room[room]:
-            number = next(n for n, r in c.separees.items() if r == room)
-            del c.separees[number]
-            self._drop(room)
-            facts += (SepareeClosed(c.id, room, number),)
-        if not c.seats and c.kind is not ConferenceKind.STANDING:
-            facts += self._close(c)            # bounded: nobody left, nothing kept
-        return facts
-
-    def _close(self, c: _Conference) -> tuple[Fact, ...]:
-        facts = tuple(SepareeClosed(c.id, r, n) for n, r in sorted(c.separees.items()))
-        for room in c.separees.values():
-            self._drop(room)
-        del self._conferences[c.id]
-        self._drop(c.id)
-        return facts + (ConferenceClosed(c.id),)
-
-    def _drop(self, room: str) -> None:
-        del self._rooms[room]
-        del self._in_room[room]
-        try:
-            self.mixer.close_room(room)
-        except Exception:  # noqa: BLE001 - never opened in the mixer, or sources still playing
-            pass
-
-    def _role(self, call: str) -> Role | None:
-        s = self._members.get(call)
-        return s.role if s is not None else None
+    def _moderates(self, by: str, conference: str, what: str) -> None:
+        """`by` is the superuser, or a moderator seated in `conference`."""
+        role = self._role(by)
+        if not (role is Role.OPERATOR or (role is Role.MODERATOR
+                                          and self._members[by].conference == conference)):
+            raise NotAllowed(f"{by} may not {what} {conference}")
 
     def _allow(self, actor: str, action: Action, target: str) -> None:
         if not self.may(actor, action, target):
             raise NotAllowed(f"{actor} may not {action.value} {target}")
-
-    def knows(self, call: str) -> bool:
-        """The call has media here (in the holding room or a conference)."""
-        try:
-            self.mixer.member(call)
-            return True
-        except UnknownMember:
-            return False
-
-    def _need(self, call: str) -> None:
-        if not self.knows(call):
-            raise UnknownCall(call)
-
-    def _seated(self, call: str) -> None:
-        """Mute and volume are a conference member's: not of a call still in the IVR."""
-        if call not in self._members:
-            raise UnknownCall(call)
-
-
-def _free_seat(c: _Conference) -> int:
-    """The lowest seat nobody in `c` holds (never one a member still holds)."""
-    return next(n for n in range(1, len(c.seats) + 2) if n not in c.seats)
