@@ -2,7 +2,8 @@
 
 Owns `ConferenceSteps`, the handlers `ivr.flow.TRANSITIONS` names for IN_CONFERENCE,
 INVITE_NUMBER, THREEWAY_NUMBER and THREEWAY_DIALING, and `KEY_HANDLERS` (KeyAction → handler:
-the one place a compiled keypad command is executed, STYLE lesson 5). Must not decide which
+the one place a compiled keypad command is executed, STYLE lesson 5); a moderator's commands
+are its mixin `ivr.moderator.ModeratorSteps`. Must not decide which
 events are legal (the table does) and must not perform I/O: a dial-out is a `DialOut` action
 and its progress comes back as `DialOutResult` events. Toll-fraud limits are asked of the shared
 `ivr.guard.DialOutGuard`.
@@ -11,15 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.conference.moderation import bring_back_separee, consult_seat, separee_of_seats
 from bot.conference.owner import Conferences
 from bot.conference.rooms import MAX_STEP, MIN_STEP, Direction, Role
-from ivr.events import (Ask, AskAnswered, AssignName, BridgeInvitee, DialOut, DialOutcome, DialOutResult,
-                        DialPurpose, DigitPressed, Level, Log, Moved, MuteChanged, NameAssigned,
-                        Params, PromptId, QueryRoomCount, RecordingDone, RecordName, Refusal,
-                        RoomCount, Timer, params)
+from ivr.events import (Ask, AskAnswered, BridgeInvitee, DialOut, DialOutcome, DialOutResult,
+                        DialPurpose, DigitPressed, Level, Log, Moved, MuteChanged, Params,
+                        PromptId, QueryRoomCount, Refusal, Removed, RoomCount, Timer, params)
 from ivr.guard import DialVerdict
 from ivr.keypad import MODERATOR_ACTIONS, KeyAction, Keypad, Match
+from ivr.moderator import ModeratorSteps
 from ivr.steps import IllegalEvent, State
 
 P = PromptId
@@ -42,7 +42,7 @@ def help_prompts(keypad: Keypad, moderator: bool = True) -> list[tuple[PromptId,
 REFUSAL_PROMPT: dict[Refusal, PromptId] = {
     Refusal.NOT_ALLOWED: P.NOT_ALLOWED, Refusal.NO_SUCH_SEAT: P.NO_SUCH_SEAT,
     Refusal.NO_SUCH_SEPAREE: P.NO_SUCH_SEPAREE, Refusal.NOT_IN_ROOM: P.NOT_IN_ROOM,
-    Refusal.INVALID: P.INVALID_INPUT,
+    Refusal.INVALID: P.INVALID_INPUT, Refusal.MUTED_BY_MODERATOR: P.ONLY_MODERATOR_UNMUTES,
 }
 
 FAILED_PROMPT: dict[DialOutcome, PromptId] = {
@@ -51,17 +51,12 @@ FAILED_PROMPT: dict[DialOutcome, PromptId] = {
 }
 
 
-class ConferenceSteps:
+class ConferenceSteps(ModeratorSteps):
     count_pending = False
     dialing: DialPurpose | None = None
     threeway = False
     parties = 1                  # 3PTY: callers in the ad-hoc room, this one included
     placed = 0                   # dial-outs started by this call
-    naming_for = 0               # the position a moderator is naming (0: the last who joined)
-    name_for_candidate: str | None = None
-    assign_pending = 0           # AssignName actions not yet answered
-    seats_for: KeyAction | None = None   # the moderator action whose numbers are being entered
-    moderating = False           # a moderator's room command waits for the owner's answer
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,13 +99,23 @@ class ConferenceSteps:
 
     def _ask_answered(self, ev: AskAnswered) -> list:
         """The owner's answer to a keypad `Ask`: a refusal is said (never silence); a
-        moderator's room command that was carried out is confirmed."""
-        moderating, self.moderating = self.moderating, False
+        moderator's command that was carried out is confirmed with what it did."""
+        moderating, self.moderating = self.moderating, None
         if ev.refusal is None:
-            return [self._play(P.DONE, barge_in=True)] if moderating else []
+            return [self._done(*moderating, ev.now_on)] if moderating else []
         if ev.refusal is Refusal.NO_SUCH_SEAT:
             return [self._play(P.NO_SUCH_SEAT, barge_in=True, seat=ev.number)]
         return [self._play(REFUSAL_PROMPT[ev.refusal], barge_in=True)]
+
+    def _removed(self, ev: Removed) -> list:
+        """A moderator removed this caller (the owner has taken it out of the room already;
+        the others hear that it left)."""
+        if self.ended:
+            return []
+        out = self._stop_playback() + self._cleanup()
+        out += [Log(Level.INFO, f"call {self.call_id}: removed by a moderator"),
+                self._play(P.REMOVED), self._play(P.GOODBYE)]
+        return out + self._hangup("removed by a moderator")
 
     def _said(self, what: str) -> Log:
         """The log line of a keypad action that changed something."""
@@ -162,92 +167,6 @@ class ConferenceSteps:
 
     def _key_leave(self) -> list:
         return [self._play(P.GOODBYE)] + self._hangup("left")
-
-    # ---- a moderator names a participant (I3) --------------------------------------------------
-
-    def _key_name_member(self) -> list:
-        if self.role is not Role.MODERATOR:
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
-        self.matcher.reset()
-        return self._ask(State.NAME_WHO, [P.NAME_WHO], 3)
-
-    def _who_key(self, ev: DigitPressed) -> list:
-        """Digits of the position the participant heard on joining, '#' ends ('#' alone: the
-        last who joined), '*' starts again."""
-        if ev.digit == "*":
-            return self._ask(State.NAME_WHO, [P.NAME_WHO], 3, fresh=False)
-        if ev.digit != "#":
-            self.digits += ev.digit
-            return self._restart_input()
-        number, self.digits = self.digits, ""
-        self.naming_for = int(number) if number else 0
-        return self._cancel_input() + self._record_name_for()
-
-    def _record_name_for(self) -> list:
-        self.state = State.NAME_FOR_RECORDING
-        return [self._play(P.SAY_NAME_FOR), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
-
-    def _recorded_for(self, ev: RecordingDone) -> list:
-        if ev.path is None or ev.duration_ms < self.config.name_min_ms:
-            self.state = State.IN_CONFERENCE
-            return [self._play(P.INVALID_INPUT, barge_in=True)]
-        self.name_for_candidate = ev.path
-        return self._confirm_recording(ev.path, State.NAME_FOR_CONFIRM)
-
-    def _confirm_for_key(self, ev: DigitPressed) -> list:
-        if ev.digit == "1":
-            self.state = State.IN_CONFERENCE
-            self.assign_pending += 1
-            return self._cancel_input() + [AssignName(self.room, self.naming_for,
-                                                      self.name_for_candidate)]
-        if ev.digit == "2":
-            return self._cancel_input() + self._record_name_for()
-        return self._invalid()
-
-    def _name_assigned(self, ev: NameAssigned) -> list:
-        if not self.assign_pending:
-            raise IllegalEvent("NameAssigned without AssignName")
-        self.assign_pending -= 1
-        return [self._play(P.NAME_SAVED if ev.ok else P.NO_SUCH_PARTICIPANT, barge_in=True)]
-
-    # ---- a moderator's room commands: séparées, 1:1 consultation, bringing back (C3) -----------
-
-    def _moderator_asks(self, action: KeyAction, prompt: PromptId) -> list:
-        if self.role not in (Role.MODERATOR, Role.OPERATOR):
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
-        self.matcher.reset()
-        self.seats_for = action
-        return self._ask(State.SEATS, [prompt], 16)
-
-    def _key_separee(self) -> list:
-        return self._moderator_asks(KeyAction.SEPAREE, P.SEPAREE_WHO)
-
-    def _key_consult(self) -> list:
-        return self._moderator_asks(KeyAction.CONSULT, P.CONSULT_WHO)
-
-    def _key_bring_back(self) -> list:
-        return self._moderator_asks(KeyAction.BRING_BACK, P.BRING_BACK_WHICH)
-
-    def _seats_key(self, ev: DigitPressed) -> list:
-        """Seat (or séparée) numbers, each ended by '*'; '#' ends the entry."""
-        if ev.digit != "#":
-            self.digits += ev.digit
-            return self._restart_input()
-        numbers = [int(n) for n in self.digits.split("*") if n]
-        action, self.seats_for, self.digits = self.seats_for, None, ""
-        self.state = State.IN_CONFERENCE
-        out = self._cancel_input()
-        match action:
-            case KeyAction.SEPAREE if len(numbers) >= 2:
-                ask = Ask(separee_of_seats, (tuple(numbers),))
-            case KeyAction.CONSULT if len(numbers) == 1:
-                ask = Ask(consult_seat, (numbers[0],))
-            case KeyAction.BRING_BACK if len(numbers) <= 1:
-                ask = Ask(bring_back_separee, (numbers[0] if numbers else 0,))
-            case _:
-                return out + [self._play(P.INVALID_INPUT, barge_in=True)]
-        self.moderating = True
-        return out + [ask, self._said(f"{action.value} {numbers}")]
 
     # ---- invite (I6) and the third party of a 3PTY call ----------------------------------------
 
@@ -347,4 +266,7 @@ KEY_HANDLERS: dict[KeyAction, Callable[[ConferenceSteps], list]] = {
     KeyAction.SEPAREE: C._key_separee,
     KeyAction.CONSULT: C._key_consult,
     KeyAction.BRING_BACK: C._key_bring_back,
+    KeyAction.MUTE_SEAT: C._key_mute_seat, KeyAction.REMOVE_SEAT: C._key_remove_seat,
+    KeyAction.MUTE_ALL: C._key_mute_all, KeyAction.UNMUTE_ALL: C._key_unmute_all,
+    KeyAction.LOCK: C._key_lock,
 }

@@ -56,6 +56,7 @@ class DialPurpose(enum.Enum):
 class JoinOutcome(enum.Enum):
     JOINED = "joined"
     FULL = "full"
+    LOCKED = "locked"        # a moderator locked the conference
 
 
 class Level(enum.Enum):
@@ -153,14 +154,17 @@ class Refusal(enum.Enum):
     NO_SUCH_SEPAREE = "no_such_separee"
     NOT_IN_ROOM = "not_in_room"            # the caller (or its target) is in no conference
     INVALID = "invalid"                    # e.g. a séparée of one
+    MUTED_BY_MODERATOR = "muted_by_moderator"   # only a moderator may unmute this caller
 
 
 @dataclass(frozen=True, slots=True)
 class AskAnswered:
     """The owner's answer to this caller's `Ask`: None done (its facts come as their own
-    events), or why not, with the seat or séparée number concerned."""
+    events), or why not, with the seat or séparée number concerned. `now_on`: what a toggle
+    has become (muted, locked), None when the operation was none."""
     refusal: Refusal | None = None
     number: int = 0
+    now_on: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +203,11 @@ class ConferenceNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class Removed:
+    """A moderator removed this caller from its conference: say so, goodbye, hang up."""
+
+
+@dataclass(frozen=True, slots=True)
 class ConferenceClosed:
     """The service ends this call's conference now: say why, goodbye, hang up."""
     why: Closing
@@ -207,7 +216,7 @@ class ConferenceClosed:
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
          | MuteChanged | Moved | DialOutResult | OperatorResult | CallEnded | ConferenceNotice
-         | ConferenceClosed | AskAnswered)
+         | ConferenceClosed | AskAnswered | Removed)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------

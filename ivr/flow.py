@@ -45,7 +45,7 @@ from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
                         EndRecording, JoinOutcome, JoinResult, JoinRoom, LeaveRoom, Level, Log,
-                        AskAnswered, Moved, MuteChanged, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
+                        AskAnswered, Moved, MuteChanged, Removed, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.flowconfig import MAIN_MENU_KEYS, FlowConfig, MenuChoice
@@ -288,8 +288,10 @@ class CallFlow(ConferenceSteps, StepsBase):
         return [JoinRoom(self.room, self.role, muted=False, name_path=self.name_path)]
 
     def _joined(self, ev: JoinResult) -> list:
-        if ev.outcome is JoinOutcome.FULL:
-            return [self._play(P.ROOM_FULL), self._play(P.GOODBYE)] + self._hangup("room full")
+        if ev.outcome is not JoinOutcome.JOINED:
+            full = ev.outcome is JoinOutcome.FULL
+            return [self._play(P.ROOM_FULL if full else P.LOCKED_OUT), self._play(P.GOODBYE)] \
+                + self._hangup("room full" if full else "conference locked")
         self.joined, self.state = True, S.IN_CONFERENCE
         if self.threeway:
             return []
@@ -376,6 +378,7 @@ TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     **{(s, Moved): F._moved for s in _LIVE},
     **{(s, AskAnswered): F._ask_answered for s in _LIVE},
     **{(s, ConferenceClosed): F._closed for s in _LIVE},
+    **{(s, Removed): F._removed for s in _LIVE},
     (S.CHECKING_PIN, PinChecked): F._pin_checked,
     (S.NAME_RECORDING, RecordingDone): F._recorded,
     (S.JOINING, JoinResult): F._joined,

@@ -105,8 +105,10 @@ class InviteeFlow:
         return self._close(DialOutcome.DECLINED, "no answer", [])
 
     def _joined(self, ev: JoinResult) -> list:
-        if ev.outcome is JoinOutcome.FULL:
-            return self._close(DialOutcome.FAILED, "room full", [Play(P.ROOM_FULL, token=self._token())])
+        if ev.outcome is not JoinOutcome.JOINED:
+            full = ev.outcome is JoinOutcome.FULL
+            return self._close(DialOutcome.FAILED, "room full" if full else "conference locked",
+                               [Play(P.ROOM_FULL if full else P.LOCKED_OUT, token=self._token())])
         self.state, self._in_room = I.IN_ROOM, True
         return [NotifyInviter(DialOutcome.ACCEPTED)]
 

@@ -55,10 +55,27 @@ class PromptId(enum.Enum):
     KEY_SEPAREE = "key_separee"
     KEY_CONSULT = "key_consult"
     KEY_BRING_BACK = "key_bring_back"
+    KEY_MUTE_SEAT = "key_mute_seat"
+    KEY_REMOVE_SEAT = "key_remove_seat"
+    KEY_MUTE_ALL = "key_mute_all"
+    KEY_UNMUTE_ALL = "key_unmute_all"
+    KEY_LOCK = "key_lock"
     NAME_WHO = "name_who"                        # moderator names a participant: whom?
     SEPAREE_WHO = "separee_who"                  # moderator: the seats for a séparée
     CONSULT_WHO = "consult_who"                  # moderator: the seat for a 1:1 talk
     BRING_BACK_WHICH = "bring_back_which"        # moderator: which séparée comes back
+    MUTE_SEAT_WHO = "mute_seat_who"              # moderator: whom to mute or unmute
+    REMOVE_SEAT_WHO = "remove_seat_who"          # moderator: whom to remove
+    SEAT_MUTED = "seat_muted"                    # {seat}: told to the moderator
+    SEAT_UNMUTED = "seat_unmuted"                # {seat}
+    SEAT_REMOVED = "seat_removed"                # {seat}
+    ALL_MUTED = "all_muted"
+    ALL_UNMUTED = "all_unmuted"
+    CONFERENCE_LOCKED = "conference_locked"      # told to the moderator who locked it
+    CONFERENCE_UNLOCKED = "conference_unlocked"
+    LOCKED_OUT = "locked_out"                    # a newcomer: the conference is locked
+    REMOVED = "removed"                          # told to the participant a moderator removed
+    ONLY_MODERATOR_UNMUTES = "only_moderator_unmutes"
     IN_SEPAREE = "in_separee"                    # {number}: told to those moved in
     BACK_IN_MAIN = "back_in_main"
     DONE = "done"                                # a moderator's action is carried out
@@ -104,5 +121,7 @@ PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
     PromptId.CONFERENCE_EXTENDED: frozenset({"minutes"}),
     PromptId.IN_SEPAREE: frozenset({"number"}),
     PromptId.NO_SUCH_SEAT: frozenset({"seat"}),
+    **{p: frozenset({"seat"}) for p in (PromptId.SEAT_MUTED, PromptId.SEAT_UNMUTED,
+                                        PromptId.SEAT_REMOVED)},
     **{p: frozenset({"keys"}) for p in PromptId if p.value.startswith("key_")},
 }

@@ -1,11 +1,13 @@
-"""A moderator's room commands by keypad (pure flow): séparées (#1), 1:1 consultation (#2) and
-bringing back (#0) — what is asked of the owner, what is said for each answer and refusal, and
+"""A moderator's room commands by keypad (pure flow): séparées (#1), 1:1 consultation (#2),
+bringing back (#0), mute or unmute a seat (#6), remove a seat (#5), mute / unmute all (#8 / #9)
+and lock (#4) — what is asked of the owner, what is said for each answer and refusal, and
 what a moved caller is told. The owner's side is tests/test_owner.py and test_moderation.py;
 tests/test_sip_separee.py runs the same keys with real phones."""
-from bot.conference.moderation import bring_back_separee, consult_seat, separee_of_seats
+from bot.conference.moderation import (bring_back_separee, consult_seat, mute_participants,
+                                       mute_seat, remove_seat, separee_of_seats, toggle_lock)
 from flow_fixtures import BOOKING, T0, answer, config, new_flow, of, press, prompts
-from ivr.events import (Ask, AskAnswered, JoinOutcome, JoinResult, Moved, PinChecked, Play,
-                        PromptId as P, Refusal)
+from ivr.events import (Ask, AskAnswered, Hangup, JoinOutcome, JoinResult, LeaveRoom, Moved,
+                        MuteChanged, PinChecked, Play, PromptId as P, Refusal, Removed)
 from ivr.steps import State
 
 
@@ -54,7 +56,7 @@ def test_a_wrong_entry_or_a_refusal_is_said_never_silence():
 
 def test_a_participant_is_told_the_commands_are_the_moderators():
     flow = in_room(moderator=False)
-    for keys in ("#1", "#2", "#0"):
+    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4"):
         out = press(flow, keys)
         assert prompts(out) == [P.MODERATOR_ONLY] and of(out, Ask) == []
         assert flow.state is State.IN_CONFERENCE
@@ -66,3 +68,57 @@ def test_a_moved_caller_is_told_where_it_is_and_counts_there():
     assert prompts(out) == [P.IN_SEPAREE] and dict(of(out, Play)[0].params) == {"number": 2}
     assert flow.room == "CB-1~s2"
     assert prompts(flow.handle(Moved("CB-1"))) == [P.BACK_IN_MAIN] and flow.room == "CB-1"
+
+
+def test_a_moderator_mutes_and_removes_by_seat_and_hears_what_became_of_it():
+    flow = in_room()
+    assert prompts(press(flow, "#6")) == [P.MUTE_SEAT_WHO]
+    assert of(press(flow, "3#"), Ask) == [Ask(mute_seat, (3,))]
+    out = flow.handle(AskAnswered(now_on=True))
+    assert prompts(out) == [P.SEAT_MUTED] and dict(of(out, Play)[0].params) == {"seat": 3}
+    press(flow, "#6")
+    press(flow, "3#")
+    assert prompts(flow.handle(AskAnswered(now_on=False))) == [P.SEAT_UNMUTED]
+    assert prompts(press(flow, "#5")) == [P.REMOVE_SEAT_WHO]
+    assert of(press(flow, "2#"), Ask) == [Ask(remove_seat, (2,))]
+    out = flow.handle(AskAnswered())
+    assert prompts(out) == [P.SEAT_REMOVED] and dict(of(out, Play)[0].params) == {"seat": 2}
+    press(flow, "#5")
+    assert of(press(flow, "2*3#"), Ask) == []                   # one seat at a time
+
+
+def test_mute_all_and_the_lock_are_asked_at_once_and_confirmed():
+    flow = in_room()
+    assert of(press(flow, "#8"), Ask) == [Ask(mute_participants, (True,))]
+    assert prompts(flow.handle(AskAnswered(now_on=True))) == [P.ALL_MUTED]
+    assert of(press(flow, "#9"), Ask) == [Ask(mute_participants, (False,))]
+    assert prompts(flow.handle(AskAnswered())) == [P.ALL_UNMUTED]   # nobody was muted: still said
+    assert of(press(flow, "#4"), Ask) == [Ask(toggle_lock, ())]
+    assert prompts(flow.handle(AskAnswered(now_on=True))) == [P.CONFERENCE_LOCKED]
+    press(flow, "#4")
+    assert prompts(flow.handle(AskAnswered(now_on=False))) == [P.CONFERENCE_UNLOCKED]
+
+
+def test_a_removed_participant_is_told_why_and_hung_up():
+    flow = in_room(moderator=False)
+    out = flow.handle(Removed())
+    assert prompts(out)[-2:] == [P.REMOVED, P.GOODBYE] and of(out, Hangup)
+    assert of(out, LeaveRoom)                    # the others hear that it left
+    assert not of(flow.handle(Removed()), Hangup)           # a late second one: no second end
+
+
+def test_a_participant_muted_by_a_moderator_hears_why_it_cannot_unmute():
+    flow = in_room(moderator=False)
+    flow.handle(MuteChanged(True, by_other=True))
+    press(flow, "*6")
+    assert prompts(flow.handle(AskAnswered(Refusal.MUTED_BY_MODERATOR))) == [
+        P.ONLY_MODERATOR_UNMUTES]
+
+
+def test_a_locked_conference_is_said_to_the_newcomer_who_is_hung_up():
+    flow = new_flow(config())
+    answer(flow)
+    press(flow, "482913#")
+    flow.handle(PinChecked(BOOKING, False, T0))
+    out = flow.handle(JoinResult(JoinOutcome.LOCKED, 4))
+    assert prompts(out) == [P.LOCKED_OUT, P.GOODBYE] and of(out, Hangup)

@@ -2,9 +2,11 @@
 numbers as typed, in the moderator's own conference; what does not exist is refused by name."""
 import pytest
 
-from bot.conference.facts import NoSuchSeat, NoSuchSeparee, NotAllowed, SepareeOpened
+from bot.conference.facts import (ConferenceLocked, LockChanged, MemberMuted, MemberRemoved,
+                                  NoSuchSeat, NoSuchSeparee, NotAllowed, SepareeOpened)
 from bot.conference.mixer import Role
-from bot.conference.moderation import bring_back_separee, consult_seat, separee_of_seats
+from bot.conference.moderation import (bring_back_separee, consult_seat, mute_participants,
+                                       mute_seat, remove_seat, separee_of_seats, toggle_lock)
 from bot.conference.owner import ConferenceKind, Conferences
 
 CONF = "CB-1"
@@ -62,3 +64,29 @@ def test_bringing_back_one_or_all_as_one_net_change():
     assert hears(c) == before and c.separees(CONF) == {}
     with pytest.raises(NoSuchSeparee):
         bring_back_separee(c, 0, by="m")                # none open: said so
+
+
+def test_a_seat_is_muted_and_unmuted_by_the_same_command_and_removed_by_number():
+    c = lecture()
+    assert mute_seat(c, 2, by="m").facts == (MemberMuted("p", True, "m"),)
+    assert not any(r[0] == "p" for r in hears(c))
+    assert mute_seat(c, 2, by="m").facts == (MemberMuted("p", False, "m"),)
+    with pytest.raises(NotAllowed):
+        mute_seat(c, 3, by="p")                     # a participant mutes only itself
+    with pytest.raises(NoSuchSeat):
+        remove_seat(c, 9, by="m")
+    assert remove_seat(c, 3, by="m").facts[0] == MemberRemoved("q", CONF, "m")
+    assert c.seat_of("q") is None
+
+
+def test_mute_all_and_the_lock_toggle_act_on_the_moderators_own_conference():
+    c = lecture()
+    c.open("other", ConferenceKind.BOOKED, 10)
+    c.arrive("x")
+    out = mute_participants(c, True, by="m")
+    assert {f.call for f in out.facts} == {"p", "q", "r"} and hears(c) == {
+        ("m", "p"), ("m", "q"), ("m", "r")}
+    assert toggle_lock(c, by="m").facts == (LockChanged(CONF, True, "m"),)
+    assert c.join("x", CONF).facts == (ConferenceLocked("x", CONF),)
+    assert toggle_lock(c, by="m").facts == (LockChanged(CONF, False, "m"),)
+    assert not c.locked("other")

@@ -57,3 +57,26 @@ def bring_back_separee(c: Conferences, number: int, *, by: str) -> Change:
     if number not in rooms:
         raise NoSuchSeparee(number)
     return c.bring_back(rooms[number], by)
+
+
+def mute_seat(c: Conferences, seat: int, *, by: str) -> Change:
+    """Mute the member in `seat`, or unmute it when it is muted (its flow hears who did it)."""
+    (call,) = _calls(c, _conference(c, by), (seat,))
+    return c.toggle_muted(call, by)
+
+
+def remove_seat(c: Conferences, seat: int, *, by: str) -> Change:
+    """Remove the member in `seat` from the conference (its flow says why and hangs up)."""
+    (call,) = _calls(c, _conference(c, by), (seat,))
+    return c.remove(call, by)
+
+
+def mute_participants(c: Conferences, muted: bool, *, by: str) -> Change:
+    """Every participant of the moderator's conference muted (lecture mode) or unmuted."""
+    return c.mute_all(_conference(c, by), muted, by)
+
+
+def toggle_lock(c: Conferences, *, by: str) -> Change:
+    """Lock the moderator's conference for newcomers, or unlock it."""
+    conference = _conference(c, by)
+    return c.lock(conference, not c.locked(conference), by)

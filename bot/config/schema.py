@@ -160,7 +160,7 @@ TABLES: dict[str, tuple[type, dict[str, Callable]]] = {
     "pins": (S.PinSettings, {"length": _int(6, 12), "early_join_minutes": _int(0, 120)}),
     "conference": (S.ConferenceSettings, {
         "warn_minutes": _int(0, 60), "extend_minutes": _int(1, 240),
-        "extend_max_minutes": _int(0, 24 * 60)}),
+        "extend_max_minutes": _int(0, 24 * 60), "self_unmute": _bool}),
     "mail.smtp": (S.SmtpListen, {
         "host": _str(True), "port": _PORT, "max_size": _int(1024), "tls_cert": _str(True),
         "tls_key": _str(True), "auth_users": _auth_users}),

@@ -177,10 +177,11 @@ class RoomSettings:
 
 @dataclass(frozen=True, slots=True)
 class ConferenceSettings:
-    """The end of a booked conference (bot.conference.endwatch)."""
+    """The end of a booked conference (bot.conference.endwatch), and the moderation rules."""
     warn_minutes: int = 5          # callers hear "ends in N minutes" this long before (0: never)
     extend_minutes: int = 15       # at that moment, extend by this much if the lines are free ...
     extend_max_minutes: int = 0    # ... up to this much in all (0: never extend, end on time)
+    self_unmute: bool = True       # a participant a moderator muted may unmute itself
 
 
 @dataclass(frozen=True, slots=True)

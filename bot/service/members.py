@@ -19,7 +19,8 @@ from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conf
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
                                   MemberNamed, NotAllowed, RoomFull, Seat, SepareeClosed,
                                   SepareeOpened, UnknownCall)
-from bot.conference.facts import NoSuchSeat, NoSuchSeparee
+from bot.conference.facts import (ConferenceLocked, LockChanged, MemberRemoved, MutedByModerator,
+                                  NoSuchSeat, NoSuchSeparee)
 from ivr import events as ev
 from ivr.flow import CallFlow
 
@@ -49,11 +50,16 @@ class Members:
             kind = ConferenceKind.STANDING if rs is not None else ConferenceKind.ADHOC
         if limit is None:
             limit = rs.max_participants if rs is not None else self.voice.settings.capacity.room_max
-        self.conf.open(room, kind, limit)       # a known conference takes the current limit
-        self.apply(self.conf.join(call, room, role, muted=muted, name=name))
+        # a known conference takes the current limit and rules
+        self.conf.open(room, kind, limit,
+                       self_unmute=self.voice.settings.conference.self_unmute)
+        change = self.conf.join(call, room, role, muted=muted, name=name)
+        self.apply(change)
         seat = self.conf.seat_of(call)
         if seat is None:
-            return ev.JoinResult(ev.JoinOutcome.FULL, self.conf.count(room))
+            locked = any(isinstance(f, ConferenceLocked) for f in change.facts)
+            return ev.JoinResult(ev.JoinOutcome.LOCKED if locked else ev.JoinOutcome.FULL,
+                                 self.conf.count(room))
         return ev.JoinResult(ev.JoinOutcome.JOINED, self.conf.count(room), seat.seat)
 
     def move(self, call: str, target: str, by: str) -> bool:
@@ -78,6 +84,8 @@ class Members:
         the keypad's way in); the answer says why when the owner refuses (nothing changed)."""
         try:
             change = op(self.conf, *args, by=by)
+        except MutedByModerator as e:
+            return self._refused(op, e, ev.Refusal.MUTED_BY_MODERATOR)
         except NotAllowed as e:
             return self._refused(op, e, ev.Refusal.NOT_ALLOWED)
         except NoSuchSeat as e:
@@ -89,7 +97,9 @@ class Members:
         except ValueError as e:
             return self._refused(op, e, ev.Refusal.INVALID)
         self.apply(change)
-        return ev.AskAnswered()
+        toggled = {f.muted for f in change.facts if isinstance(f, MemberMuted)} | {
+            f.locked for f in change.facts if isinstance(f, LockChanged)}
+        return ev.AskAnswered(now_on=toggled.pop() if len(toggled) == 1 else None)
 
     @staticmethod
     def _refused(op, e: Exception, why: ev.Refusal, number: int = 0) -> ev.AskAnswered:
@@ -191,6 +201,17 @@ class Members:
                 if by != call:
                     self._tell(call, ev.NameChanged(name))   # its leave announcement says it
                 self._transcribe(call, name)
+            case MemberRemoved(call, conference, by):
+                log.info("%s removed from %r by %s", call, conference, by)
+                driver = v.drivers.get(call)
+                if driver is not None and isinstance(driver.flow, CallFlow):
+                    driver.feed_soon(ev.Removed())       # it says why and hangs up
+                else:                                    # an invitee or a referred leg
+                    v.hangup(call, cause="removed by a moderator")
+            case LockChanged(conference, locked, by):
+                log.info("%r %s by %s", conference, "locked" if locked else "unlocked", by)
+            case ConferenceLocked(call, conference):
+                log.info("%s for %r refused: locked", call, conference)
             case RoomFull(call, conference, count, limit):
                 log.info("%s for room %r refused: full (%d/%d)", call, conference, count, limit)
             case ConferenceClosed(conference):

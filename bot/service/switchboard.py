@@ -160,8 +160,8 @@ class Switchboard:
             self.voice.hangup(call, cause="referrer gone")
             return
         result = self.voice.join_room(call, room, Role.PARTICIPANT, False, None)
-        if result.outcome is ev.JoinOutcome.FULL:
-            self.voice.hangup(call, 486, cause="room full")
+        if result.outcome is not ev.JoinOutcome.JOINED:
+            self.voice.hangup(call, 486, cause=f"room {result.outcome.value}")
 
     def bridge_invitee(self, call: str, room: str) -> None:
         # a 3PTY callee may reach the ad-hoc room before its host (whose JoinRoom waits for the
@@ -170,8 +170,8 @@ class Switchboard:
         limit = self.voice.ivr.threeway_parties if leg is not None \
             and leg.kind is LegKind.THREEWAY else None
         result = self.voice.join_room(call, room, Role.PARTICIPANT, False, limit)
-        if result.outcome is ev.JoinOutcome.FULL:
-            self.voice.hangup(call, cause="room full")
+        if result.outcome is not ev.JoinOutcome.JOINED:
+            self.voice.hangup(call, cause=f"room {result.outcome.value}")
 
     def notify_inviter(self, driver, outcome: ev.DialOutcome) -> None:
         leg = self.legs.get(driver.call)

@@ -1,0 +1,157 @@
+"""A moderator's keypad commands inside a conference (pure): naming a participant (I3),
+séparées and 1:1 consultations (C3), muting, removing and locking (C2).
+
+Owns `ModeratorSteps`, the mixin of `ivr.conference.ConferenceSteps` with the handlers
+`ivr.conference.KEY_HANDLERS` maps the moderator's `KeyAction`s to and those
+`ivr.flow.TRANSITIONS` names for NAME_WHO, NAME_FOR_* and SEATS. Each command becomes one
+`Ask` of a `bot.conference.moderation` operation: the owner of conference state decides
+(permissions, seats, the net route change); the flow only says what came of it. Must not
+perform I/O and must not keep conference state.
+"""
+from __future__ import annotations
+
+from bot.conference.moderation import (bring_back_separee, consult_seat, mute_participants,
+                                       mute_seat, remove_seat, separee_of_seats, toggle_lock)
+from bot.conference.rooms import Role
+from ivr.events import (Ask, AssignName, DigitPressed, NameAssigned, PromptId, RecordingDone,
+                        RecordName)
+from ivr.keypad import KeyAction
+from ivr.steps import IllegalEvent, State
+
+P = PromptId
+
+
+class ModeratorSteps:
+    naming_for = 0               # the position a moderator is naming (0: the last who joined)
+    name_for_candidate: str | None = None
+    assign_pending = 0           # AssignName actions not yet answered
+    seats_for: KeyAction | None = None   # the moderator action whose numbers are being entered
+    moderating: tuple[KeyAction, int] | None = None   # a moderator's command (and its seat)
+                                                      # waits for the owner's answer
+
+    # ---- a moderator names a participant (I3) --------------------------------------------------
+
+    def _key_name_member(self) -> list:
+        if self.role is not Role.MODERATOR:
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.matcher.reset()
+        return self._ask(State.NAME_WHO, [P.NAME_WHO], 3)
+
+    def _who_key(self, ev: DigitPressed) -> list:
+        """Digits of the position the participant heard on joining, '#' ends ('#' alone: the
+        last who joined), '*' starts again."""
+        if ev.digit == "*":
+            return self._ask(State.NAME_WHO, [P.NAME_WHO], 3, fresh=False)
+        if ev.digit != "#":
+            self.digits += ev.digit
+            return self._restart_input()
+        number, self.digits = self.digits, ""
+        self.naming_for = int(number) if number else 0
+        return self._cancel_input() + self._record_name_for()
+
+    def _record_name_for(self) -> list:
+        self.state = State.NAME_FOR_RECORDING
+        return [self._play(P.SAY_NAME_FOR), self._play(P.BEEP), RecordName(self.config.name_max_ms)]
+
+    def _recorded_for(self, ev: RecordingDone) -> list:
+        if ev.path is None or ev.duration_ms < self.config.name_min_ms:
+            self.state = State.IN_CONFERENCE
+            return [self._play(P.INVALID_INPUT, barge_in=True)]
+        self.name_for_candidate = ev.path
+        return self._confirm_recording(ev.path, State.NAME_FOR_CONFIRM)
+
+    def _confirm_for_key(self, ev: DigitPressed) -> list:
+        if ev.digit == "1":
+            self.state = State.IN_CONFERENCE
+            self.assign_pending += 1
+            return self._cancel_input() + [AssignName(self.room, self.naming_for,
+                                                      self.name_for_candidate)]
+        if ev.digit == "2":
+            return self._cancel_input() + self._record_name_for()
+        return self._invalid()
+
+    def _name_assigned(self, ev: NameAssigned) -> list:
+        if not self.assign_pending:
+            raise IllegalEvent("NameAssigned without AssignName")
+        self.assign_pending -= 1
+        return [self._play(P.NAME_SAVED if ev.ok else P.NO_SUCH_PARTICIPANT, barge_in=True)]
+
+    # ---- a moderator's room commands: séparées, 1:1 consultation, bringing back (C3) -----------
+
+    def _moderator_asks(self, action: KeyAction, prompt: PromptId) -> list:
+        if self.role not in (Role.MODERATOR, Role.OPERATOR):
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.matcher.reset()
+        self.seats_for = action
+        return self._ask(State.SEATS, [prompt], 16)
+
+    def _key_separee(self) -> list:
+        return self._moderator_asks(KeyAction.SEPAREE, P.SEPAREE_WHO)
+
+    def _key_consult(self) -> list:
+        return self._moderator_asks(KeyAction.CONSULT, P.CONSULT_WHO)
+
+    def _key_bring_back(self) -> list:
+        return self._moderator_asks(KeyAction.BRING_BACK, P.BRING_BACK_WHICH)
+
+    def _key_mute_seat(self) -> list:
+        return self._moderator_asks(KeyAction.MUTE_SEAT, P.MUTE_SEAT_WHO)
+
+    def _key_remove_seat(self) -> list:
+        return self._moderator_asks(KeyAction.REMOVE_SEAT, P.REMOVE_SEAT_WHO)
+
+    def _moderator_now(self, action: KeyAction, ask: Ask) -> list:
+        """A moderator's command without operands, asked of the owner at once."""
+        if self.role not in (Role.MODERATOR, Role.OPERATOR):
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.moderating = (action, 0)
+        return [ask, self._said(action.value)]
+
+    def _key_mute_all(self) -> list:
+        return self._moderator_now(KeyAction.MUTE_ALL, Ask(mute_participants, (True,)))
+
+    def _key_unmute_all(self) -> list:
+        return self._moderator_now(KeyAction.UNMUTE_ALL, Ask(mute_participants, (False,)))
+
+    def _key_lock(self) -> list:
+        return self._moderator_now(KeyAction.LOCK, Ask(toggle_lock, ()))
+
+    def _seats_key(self, ev: DigitPressed) -> list:
+        """Seat (or séparée) numbers, each ended by '*'; '#' ends the entry."""
+        if ev.digit != "#":
+            self.digits += ev.digit
+            return self._restart_input()
+        numbers = [int(n) for n in self.digits.split("*") if n]
+        action, self.seats_for, self.digits = self.seats_for, None, ""
+        self.state = State.IN_CONFERENCE
+        out = self._cancel_input()
+        match action:
+            case KeyAction.SEPAREE if len(numbers) >= 2:
+                ask = Ask(separee_of_seats, (tuple(numbers),))
+            case KeyAction.CONSULT if len(numbers) == 1:
+                ask = Ask(consult_seat, (numbers[0],))
+            case KeyAction.BRING_BACK if len(numbers) <= 1:
+                ask = Ask(bring_back_separee, (numbers[0] if numbers else 0,))
+            case KeyAction.MUTE_SEAT if len(numbers) == 1:
+                ask = Ask(mute_seat, (numbers[0],))
+            case KeyAction.REMOVE_SEAT if len(numbers) == 1:
+                ask = Ask(remove_seat, (numbers[0],))
+            case _:
+                return out + [self._play(P.INVALID_INPUT, barge_in=True)]
+        self.moderating = (action, numbers[0] if numbers else 0)
+        return out + [ask, self._said(f"{action.value} {numbers}")]
+
+    def _done(self, action: KeyAction, seat: int, now_on: bool | None):
+        match action:
+            case KeyAction.MUTE_SEAT:
+                return self._play(P.SEAT_MUTED if now_on else P.SEAT_UNMUTED, barge_in=True,
+                                  seat=seat)
+            case KeyAction.REMOVE_SEAT:
+                return self._play(P.SEAT_REMOVED, barge_in=True, seat=seat)
+            case KeyAction.MUTE_ALL | KeyAction.UNMUTE_ALL:
+                return self._play(P.ALL_MUTED if action is KeyAction.MUTE_ALL else P.ALL_UNMUTED,
+                                  barge_in=True)
+            case KeyAction.LOCK:
+                return self._play(P.CONFERENCE_LOCKED if now_on else P.CONFERENCE_UNLOCKED,
+                                  barge_in=True)
+        return self._play(P.DONE, barge_in=True)
