@@ -102,7 +102,8 @@ class ConferenceSteps(ModeratorSteps):
         moderator's command that was carried out is confirmed with what it did."""
         moderating, self.moderating = self.moderating, None
         if ev.refusal is None:
-            return [self._done(*moderating, ev.now_on)] if moderating else []
+            done = self._done(*moderating, ev.now_on) if moderating else None
+            return [done] if done is not None else []
         if ev.refusal is Refusal.NO_SUCH_SEAT:
             return [self._play(P.NO_SUCH_SEAT, barge_in=True, seat=ev.number)]
         return [self._play(REFUSAL_PROMPT[ev.refusal], barge_in=True)]
@@ -268,5 +269,5 @@ KEY_HANDLERS: dict[KeyAction, Callable[[ConferenceSteps], list]] = {
     KeyAction.BRING_BACK: C._key_bring_back,
     KeyAction.MUTE_SEAT: C._key_mute_seat, KeyAction.REMOVE_SEAT: C._key_remove_seat,
     KeyAction.MUTE_ALL: C._key_mute_all, KeyAction.UNMUTE_ALL: C._key_unmute_all,
-    KeyAction.LOCK: C._key_lock,
+    KeyAction.LOCK: C._key_lock, KeyAction.END_CONFERENCE: C._key_end_conference,
 }

@@ -326,7 +326,8 @@ class CallFlow(ConferenceSteps, StepsBase):
         out = self._stop_playback() + self._cleanup(announce=False)
         if joining:
             out.append(LeaveRoom(self.room))
-        said = P.CONFERENCE_CANCELLED if ev.why is Closing.CANCELLED else P.CONFERENCE_CLOSING
+        said = {Closing.CANCELLED: P.CONFERENCE_CANCELLED,
+                Closing.BY_MODERATOR: P.ENDED_BY_MODERATOR}.get(ev.why, P.CONFERENCE_CLOSING)
         out += [Log(Level.INFO, f"call {self.call_id}: {ev.why.value}"),
                 self._play(said), self._play(P.GOODBYE)]
         return out + self._hangup(ev.why.value)
@@ -345,7 +346,7 @@ class CallFlow(ConferenceSteps, StepsBase):
         if self.state is S.NAME_CONFIRM:
             self.name_path = self.name_candidate
             return self._join()
-        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM, S.SEATS):
+        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM, S.SEATS, S.END_CONFIRM):
             self.state = S.IN_CONFERENCE    # a side question left unanswered: back in the room
             return []
         return [self._play(P.GOODBYE)] + self._hangup("no input")
@@ -360,10 +361,11 @@ _KEYS = {S.MENU: F._menu_key, S.LANGUAGE: F._language_key, S.PIN_ENTRY: F._pin_k
          S.IN_CONFERENCE: F._conference_key,
          S.INVITE_NUMBER: F._number_key, S.THREEWAY_NUMBER: F._number_key,
          S.NAME_WHO: F._who_key, S.NAME_FOR_RECORDING: F._recording_key,
-         S.NAME_FOR_CONFIRM: F._confirm_for_key, S.SEATS: F._seats_key}
+         S.NAME_FOR_CONFIRM: F._confirm_for_key, S.SEATS: F._seats_key,
+         S.END_CONFIRM: F._end_confirm_key}
 # in a conference, with or without a side question (an invitation's number, naming someone)
 _IN_ROOM = (S.IN_CONFERENCE, S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_RECORDING,
-            S.NAME_FOR_CONFIRM, S.SEATS)
+            S.NAME_FOR_CONFIRM, S.SEATS, S.END_CONFIRM)
 
 TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     (S.START, CallAnswered): F._answered,

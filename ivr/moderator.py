@@ -10,11 +10,12 @@ perform I/O and must not keep conference state.
 """
 from __future__ import annotations
 
-from bot.conference.moderation import (bring_back_separee, consult_seat, mute_participants,
-                                       mute_seat, remove_seat, separee_of_seats, toggle_lock)
+from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
+                                       mute_participants, mute_seat, remove_seat,
+                                       separee_of_seats, toggle_lock)
 from bot.conference.rooms import Role
-from ivr.events import (Ask, AssignName, DigitPressed, NameAssigned, PromptId, RecordingDone,
-                        RecordName)
+from ivr.events import (Ask, AssignName, DigitPressed, NameAssigned, Play, PromptId,
+                        RecordingDone, RecordName)
 from ivr.keypad import KeyAction
 from ivr.steps import IllegalEvent, State
 
@@ -116,6 +117,21 @@ class ModeratorSteps:
     def _key_lock(self) -> list:
         return self._moderator_now(KeyAction.LOCK, Ask(toggle_lock, ()))
 
+    def _key_end_conference(self) -> list:
+        if self.role not in (Role.MODERATOR, Role.OPERATOR):
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.matcher.reset()
+        return self._ask(State.END_CONFIRM, [P.END_CONFIRM], 1)
+
+    def _end_confirm_key(self, ev: DigitPressed) -> list:
+        """1 ends the conference for everyone (this caller hears it end too); any other key
+        goes back to the conference."""
+        self.state = State.IN_CONFERENCE
+        out = self._cancel_input()
+        if ev.digit != "1":
+            return out
+        return out + self._moderator_now(KeyAction.END_CONFERENCE, Ask(end_conference, ()))
+
     def _seats_key(self, ev: DigitPressed) -> list:
         """Seat (or séparée) numbers, each ended by '*'; '#' ends the entry."""
         if ev.digit != "#":
@@ -141,7 +157,7 @@ class ModeratorSteps:
         self.moderating = (action, numbers[0] if numbers else 0)
         return out + [ask, self._said(f"{action.value} {numbers}")]
 
-    def _done(self, action: KeyAction, seat: int, now_on: bool | None):
+    def _done(self, action: KeyAction, seat: int, now_on: bool | None) -> Play | None:
         match action:
             case KeyAction.MUTE_SEAT:
                 return self._play(P.SEAT_MUTED if now_on else P.SEAT_UNMUTED, barge_in=True,
@@ -154,4 +170,7 @@ class ModeratorSteps:
             case KeyAction.LOCK:
                 return self._play(P.CONFERENCE_LOCKED if now_on else P.CONFERENCE_UNLOCKED,
                                   barge_in=True)
+            case KeyAction.END_CONFERENCE:
+                return None          # it hears the conference end, like everybody
+
         return self._play(P.DONE, barge_in=True)

@@ -60,6 +60,7 @@ class PromptId(enum.Enum):
     KEY_MUTE_ALL = "key_mute_all"
     KEY_UNMUTE_ALL = "key_unmute_all"
     KEY_LOCK = "key_lock"
+    KEY_END_CONFERENCE = "key_end_conference"
     NAME_WHO = "name_who"                        # moderator names a participant: whom?
     SEPAREE_WHO = "separee_who"                  # moderator: the seats for a séparée
     CONSULT_WHO = "consult_who"                  # moderator: the seat for a 1:1 talk
@@ -76,6 +77,8 @@ class PromptId(enum.Enum):
     LOCKED_OUT = "locked_out"                    # a newcomer: the conference is locked
     REMOVED = "removed"                          # told to the participant a moderator removed
     ONLY_MODERATOR_UNMUTES = "only_moderator_unmutes"
+    END_CONFIRM = "end_confirm"                  # moderator: press 1 to end it for everyone
+    ENDED_BY_MODERATOR = "ended_by_moderator"
     IN_SEPAREE = "in_separee"                    # {number}: told to those moved in
     BACK_IN_MAIN = "back_in_main"
     DONE = "done"                                # a moderator's action is carried out

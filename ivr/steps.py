@@ -39,6 +39,7 @@ class State(enum.Enum):
     NAME_FOR_RECORDING = "name_for_recording"
     NAME_FOR_CONFIRM = "name_for_confirm"
     SEATS = "seats"                          # a moderator enters seat / séparée numbers
+    END_CONFIRM = "end_confirm"              # a moderator confirms ending the conference
     TRANSFERRING = "transferring"
     CLOSING = "closing"      # we hung up or handed the call over; waiting for CallEnded
     ENDED = "ended"          # terminal: every event is illegal

@@ -388,7 +388,7 @@ def drive_to(state: State):
         flow.handle(PinChecked(BOOKING, False, BOOKING.end))
         return flow
     naming_someone = state in (State.NAME_WHO, State.NAME_FOR_RECORDING, State.NAME_FOR_CONFIRM)
-    moderating = naming_someone or state is State.SEATS
+    moderating = naming_someone or state in (State.SEATS, State.END_CONFIRM)
     flow.handle(PinChecked(BOOKING, moderating, T0))      # naming others: moderators only
     if state is State.NAME_RECORDING:
         return flow
@@ -405,6 +405,8 @@ def drive_to(state: State):
         press(flow, "*2" if state is State.NAME_WHO else "*2#")
     if state is State.SEATS:
         press(flow, "#1")
+    if state is State.END_CONFIRM:
+        press(flow, "#7")
     if state is State.NAME_FOR_CONFIRM:
         flow.handle(RecordingDone("/tmp/m.wav", 1000))
     return flow

@@ -3,10 +3,12 @@ bringing back (#0), mute or unmute a seat (#6), remove a seat (#5), mute / unmut
 and lock (#4) — what is asked of the owner, what is said for each answer and refusal, and
 what a moved caller is told. The owner's side is tests/test_owner.py and test_moderation.py;
 tests/test_sip_separee.py runs the same keys with real phones."""
-from bot.conference.moderation import (bring_back_separee, consult_seat, mute_participants,
-                                       mute_seat, remove_seat, separee_of_seats, toggle_lock)
+from bot.conference.endwatch import Closing
+from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
+                                       mute_participants, mute_seat, remove_seat,
+                                       separee_of_seats, toggle_lock)
 from flow_fixtures import BOOKING, T0, answer, config, new_flow, of, press, prompts
-from ivr.events import (Ask, AskAnswered, Hangup, JoinOutcome, JoinResult, LeaveRoom, Moved,
+from ivr.events import (Ask, AskAnswered, ConferenceClosed, Hangup, JoinOutcome, JoinResult, LeaveRoom, Moved,
                         MuteChanged, PinChecked, Play, PromptId as P, Refusal, Removed)
 from ivr.steps import State
 
@@ -56,7 +58,7 @@ def test_a_wrong_entry_or_a_refusal_is_said_never_silence():
 
 def test_a_participant_is_told_the_commands_are_the_moderators():
     flow = in_room(moderator=False)
-    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4"):
+    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4", "#7"):
         out = press(flow, keys)
         assert prompts(out) == [P.MODERATOR_ONLY] and of(out, Ask) == []
         assert flow.state is State.IN_CONFERENCE
@@ -122,3 +124,16 @@ def test_a_locked_conference_is_said_to_the_newcomer_who_is_hung_up():
     flow.handle(PinChecked(BOOKING, False, T0))
     out = flow.handle(JoinResult(JoinOutcome.LOCKED, 4))
     assert prompts(out) == [P.LOCKED_OUT, P.GOODBYE] and of(out, Hangup)
+
+
+def test_ending_the_conference_asks_for_a_1_first_and_everyone_hears_who_ended_it():
+    flow = in_room()
+    assert prompts(press(flow, "#7")) == [P.END_CONFIRM] and flow.state is State.END_CONFIRM
+    out = press(flow, "2")                                      # anything else: go on
+    assert of(out, Ask) == [] and flow.state is State.IN_CONFERENCE
+    press(flow, "#7")
+    assert of(press(flow, "1"), Ask) == [Ask(end_conference, ())]
+    assert prompts(flow.handle(AskAnswered())) == []            # no "done": it ends for it too
+    participant = in_room(moderator=False)
+    out = participant.handle(ConferenceClosed(Closing.BY_MODERATOR))
+    assert prompts(out) == [P.ENDED_BY_MODERATOR, P.GOODBYE] and of(out, Hangup)

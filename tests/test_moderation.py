@@ -2,10 +2,11 @@
 numbers as typed, in the moderator's own conference; what does not exist is refused by name."""
 import pytest
 
-from bot.conference.facts import (ConferenceLocked, LockChanged, MemberMuted, MemberRemoved,
+from bot.conference.facts import (ConferenceClosed, ConferenceEnded, ConferenceLocked, LockChanged, MemberMuted, MemberRemoved,
                                   NoSuchSeat, NoSuchSeparee, NotAllowed, SepareeOpened)
 from bot.conference.mixer import Role
-from bot.conference.moderation import (bring_back_separee, consult_seat, mute_participants,
+from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
+                                       mute_participants,
                                        mute_seat, remove_seat, separee_of_seats, toggle_lock)
 from bot.conference.owner import ConferenceKind, Conferences
 
@@ -90,3 +91,14 @@ def test_mute_all_and_the_lock_toggle_act_on_the_moderators_own_conference():
     assert c.join("x", CONF).facts == (ConferenceLocked("x", CONF),)
     assert toggle_lock(c, by="m").facts == (LockChanged(CONF, False, "m"),)
     assert not c.locked("other")
+
+
+def test_ending_takes_everyone_out_of_every_room_at_once_and_closes_the_conference():
+    c = lecture()
+    separee_of_seats(c, (2, 3), by="m")
+    with pytest.raises(NotAllowed):
+        end_conference(c, by="p")
+    out = end_conference(c, by="m")
+    assert out.facts[0] == ConferenceEnded(CONF, "m", ("m", "p", "q", "r"))
+    assert ConferenceClosed(CONF) in out.facts and hears(c) == set()
+    assert all(c.seat_of(x) is None for x in "mpqr") and CONF not in c.conferences()

@@ -166,6 +166,7 @@ op = st.one_of(
               st.booleans()),
     st.tuples(st.just("remove"), st.sampled_from(CALLS), st.sampled_from(CALLS)),
     st.tuples(st.just("lock"), st.sampled_from(CONFS), st.sampled_from(CALLS), st.booleans()),
+    st.tuples(st.just("end"), st.sampled_from(CONFS), st.sampled_from(CALLS)),
 )
 # séparées are weighted up: most random openings are refused (the wrong actor or members)
 op = st.one_of(op, *[st.one_of(
@@ -206,6 +207,8 @@ def _run(c: Conferences, o) -> Change | None:
                 return c.remove(call, by)
             case ("lock", conf, by, locked):
                 return c.lock(conf, locked, by)
+            case ("end", conf, by):
+                return c.end(conf, by)
     except Exception as e:   # noqa: BLE001 - a refusal; it must be one of these, and change nothing
         assert type(e).__name__ in {"NotAllowed", "ValueError", "UnknownCall", "UnknownMember",
                                     "AlreadyPresent", "KeyError"}, e

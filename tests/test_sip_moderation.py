@@ -10,7 +10,8 @@ Four baresip phones, each playing its own tone, dial in through the IVR with the
   * #4 locks: a fifth phone with the participant PIN is refused and hung up ("conference
     locked" in its call record), the four stay;
   * #5 4 # removes c: its call ends ("removed by a moderator"), the others stay and hear each
-    other.
+    other;
+  * #7 then 1 ends the conference: every call ends ("ended by a moderator").
 Phases are cut out of the recordings by sample index and checked by FFT power per tone."""
 from __future__ import annotations
 
@@ -129,9 +130,11 @@ def _run(tmp: Path) -> dict:
             mark("after_remove")
             await asyncio.sleep(2.0)
             mark("after_remove_end")
-            for n in "mab":
-                voice.hangup(calls[n], 200)
-            await voice.wait_for(lambda: not voice.calls(), 15)
+            # #7, then 1: the conference ends for everyone, the moderator included
+            await asyncio.to_thread(phones["m"].send_digits, "#7")
+            await until_asking(voice, calls["m"], State.END_CONFIRM)
+            await asyncio.to_thread(phones["m"].send_digits, "1")
+            await voice.wait_for(lambda: not voice.calls(), 30)
             out["calls"] = calls
         finally:
             for p in (*phones.values(), late):
@@ -191,3 +194,8 @@ def test_a_removed_seat_is_hung_up_and_the_others_go_on(run):
     for who in "mab":
         for other in set("mab") - {who}:
             assert power(run, who, "after_remove", other) >= HEARD, (who, other)
+
+
+def test_the_end_key_ends_every_call(run):
+    for n in "mab":
+        assert run["records"][run["calls"][n]].end_reason == "ended by a moderator", n

@@ -33,6 +33,7 @@ class Closing(enum.Enum):
     """Why the service ends a running conference (the flows say it: `ivr.events`)."""
     ENDED = "booking ended"              # the booked time (and any extension) is over
     CANCELLED = "conference cancelled"   # cancelled by mail or `confbot booking cancel`
+    BY_MODERATOR = "ended by a moderator"   # a moderator's end key (bot.conference.owner.end)
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,9 +116,18 @@ class MemberRemoved:
     by: str
 
 
+@dataclass(frozen=True, slots=True)
+class ConferenceEnded:
+    """`by` ended the conference for everyone: `calls` (all its rooms) are out, back in the
+    holding room; each flow says goodbye and hangs up."""
+    conference: str
+    by: str
+    calls: tuple[str, ...]
+
+
 Fact = (MemberJoined | MemberLeft | MemberMoved | MemberMuted | MemberNamed | RoomFull
         | ConferenceClosed | SepareeOpened | SepareeClosed | ConferenceLocked | LockChanged
-        | MemberRemoved)
+        | MemberRemoved | ConferenceEnded)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,3 +80,8 @@ def toggle_lock(c: Conferences, *, by: str) -> Change:
     """Lock the moderator's conference for newcomers, or unlock it."""
     conference = _conference(c, by)
     return c.lock(conference, not c.locked(conference), by)
+
+
+def end_conference(c: Conferences, *, by: str) -> Change:
+    """End the moderator's conference for everyone."""
+    return c.end(_conference(c, by), by)

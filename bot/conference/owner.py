@@ -26,7 +26,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import replace
 
-from bot.conference.facts import (Change, ConferenceClosed, ConferenceLocked, Fact,  # noqa: F401
+from bot.conference.facts import (Change, ConferenceClosed, ConferenceEnded,  # noqa: F401
+                                  ConferenceLocked, Fact,
                                   LockChanged, MemberJoined, MemberLeft, MemberMoved,
                                   MemberMuted, MemberNamed, MemberRemoved, MutedByModerator,
                                   NotAllowed, RoomFull, Seat, SepareeClosed, SepareeOpened,
@@ -265,6 +266,18 @@ class Conferences(ConferenceState):
             raise NotAllowed(f"{by} cannot remove itself (it leaves)")
         self._allow(by, Action.REMOVE, call)
         return Change((), (MemberRemoved(call, s.conference, by),)) + self.leave(call)
+
+    def end(self, conference: str, by: str) -> Change:
+        """`by` (its moderator, or the superuser) ends `conference` for everyone at once: every
+        member of every room back to the holding room (one run of disconnects), the conference
+        closed; the facts tell each member's flow to say goodbye."""
+        c = self._conferences[conference]
+        self._moderates(by, conference, "end")
+        calls = tuple(c.seats.values())
+        out = Change((), (ConferenceEnded(conference, by, calls),))
+        for call in calls:
+            out += self.leave(call)
+        return out
 
     def toggle_muted(self, call: str, by: str | None = None) -> Change:
         self._seated(call)

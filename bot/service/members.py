@@ -19,7 +19,8 @@ from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conf
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
                                   MemberNamed, NotAllowed, RoomFull, Seat, SepareeClosed,
                                   SepareeOpened, UnknownCall)
-from bot.conference.facts import (ConferenceLocked, LockChanged, MemberRemoved, MutedByModerator,
+from bot.conference.endwatch import Closing
+from bot.conference.facts import (ConferenceEnded, ConferenceLocked, LockChanged, MemberRemoved, MutedByModerator,
                                   NoSuchSeat, NoSuchSeparee)
 from ivr import events as ev
 from ivr.flow import CallFlow
@@ -203,11 +204,12 @@ class Members:
                 self._transcribe(call, name)
             case MemberRemoved(call, conference, by):
                 log.info("%s removed from %r by %s", call, conference, by)
-                driver = v.drivers.get(call)
-                if driver is not None and isinstance(driver.flow, CallFlow):
-                    driver.feed_soon(ev.Removed())       # it says why and hangs up
-                else:                                    # an invitee or a referred leg
-                    v.hangup(call, cause="removed by a moderator")
+                self._tell_or_end(call, ev.Removed(), "removed by a moderator")
+            case ConferenceEnded(conference, by, calls):
+                log.info("%r ended by %s for %d callers", conference, by, len(calls))
+                for call in calls:
+                    self._tell_or_end(call, ev.ConferenceClosed(Closing.BY_MODERATOR),
+                                      Closing.BY_MODERATOR.value)
             case LockChanged(conference, locked, by):
                 log.info("%r %s by %s", conference, "locked" if locked else "unlocked", by)
             case ConferenceLocked(call, conference):
@@ -219,6 +221,15 @@ class Members:
                 v.announcer.forget(conference)
                 if v.names is not None:
                     v.names.room_idle(conference)
+
+    def _tell_or_end(self, call: str, event, cause: str) -> None:
+        """Its flow says why and hangs up; a call without one (an invitee, a referred leg) is
+        hung up."""
+        driver = self.voice.drivers.get(call)
+        if driver is not None and isinstance(driver.flow, CallFlow):
+            driver.feed_soon(event)
+        else:
+            self.voice.hangup(call, cause=cause)
 
     def _tell(self, call: str, event) -> None:
         driver = self.voice.drivers.get(call)
