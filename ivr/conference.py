@@ -34,7 +34,9 @@ def help_prompts(keypad: Keypad, moderator: bool = True) -> list[tuple[PromptId,
     `KeyAction` ("star six: mute or unmute yourself", ...), the moderators' commands only to
     moderators. `confbot prompts render` renders all of these ahead too."""
     order = list(KeyAction)
-    bindings = sorted((b for b in keypad.bindings if moderator or b[1] not in MODERATOR_ACTIONS),
+    def told(action: KeyAction) -> bool:     # a moderator needs no login; the others no commands
+        return action is not KeyAction.LOGIN if moderator else action not in MODERATOR_ACTIONS
+    bindings = sorted((b for b in keypad.bindings if told(b[1])),
                       key=lambda b: (order.index(b[1]), b[0]))
     return [(KEY_PROMPT[action], params(keys=keys)) for keys, action in bindings]
 
@@ -270,4 +272,5 @@ KEY_HANDLERS: dict[KeyAction, Callable[[ConferenceSteps], list]] = {
     KeyAction.MUTE_SEAT: C._key_mute_seat, KeyAction.REMOVE_SEAT: C._key_remove_seat,
     KeyAction.MUTE_ALL: C._key_mute_all, KeyAction.UNMUTE_ALL: C._key_unmute_all,
     KeyAction.LOCK: C._key_lock, KeyAction.END_CONFERENCE: C._key_end_conference,
+    KeyAction.LOGIN: C._key_login,
 }

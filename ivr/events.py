@@ -14,13 +14,13 @@ Driver contract (what executing an action list means):
   flow may return `[Play(GOODBYE), Hangup(...)]` and the caller hears the goodbye.
 - Requests come back as exactly one answering event: `CheckPin` → `PinChecked`, `JoinRoom` →
   `JoinResult`, `RecordName` → `RecordingDone`, `QueryRoomCount` → `RoomCount`,
-  `TransferToOperator` → `OperatorResult`, `DialOut` → one or more `DialOutResult`.
+  `TransferToOperator` → `OperatorResult`, `DialOut` → one or more `DialOutResult`,
+  `CheckLogin` → `LoginChecked`, `Ask` → `AskAnswered`.
   I/O failures are answers too (`RecordingDone(path=None)`, `JoinResult(FULL)`, ...).
 - `StartTimer(name)` on a running timer restarts it; `TimerFired(name)` reports expiry.
 """
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,40 +30,9 @@ from bot.booking.domain import Booking
 from bot.conference.endwatch import Closing
 from bot.conference.rooms import Role
 from bot.config.settings import Tariff
+from ivr.kinds import (DialOutcome, DialPurpose, JoinOutcome, Level,  # noqa: F401 (re-exported)
+                       Refusal, Timer)
 from ivr.prompt_ids import PROMPT_PARAMS, PromptId  # noqa: F401 (PROMPT_PARAMS re-exported)
-
-
-class Timer(enum.Enum):
-    INPUT = "input"          # no (further) key within the input timeout after a question
-    KEYPAD = "keypad"        # an unfinished in-conference key sequence (e.g. "*" alone)
-    CHOICE = "choice"        # the invitee did not answer the invitation
-
-
-class DialOutcome(enum.Enum):
-    ANSWERED = "answered"    # the callee picked up (an invitee now hears the greeting)
-    ACCEPTED = "accepted"    # the invitee pressed 1 and is in the room
-    DECLINED = "declined"    # the invitee pressed 2, or let the choice time out
-    BUSY = "busy"
-    NO_ANSWER = "no_answer"
-    FAILED = "failed"        # rejected, unroutable, transport error
-
-
-class DialPurpose(enum.Enum):
-    INVITE = "invite"        # I6: the callee hears INVITEE_GREETING and chooses (InviteeFlow)
-    THREEWAY = "threeway"    # I7: the callee is bridged as soon as it answers
-
-
-class JoinOutcome(enum.Enum):
-    JOINED = "joined"
-    FULL = "full"
-    LOCKED = "locked"        # a moderator locked the conference
-
-
-class Level(enum.Enum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 Params = tuple[tuple[str, object], ...]
@@ -147,16 +116,6 @@ class Moved:
     separee: int = 0
 
 
-class Refusal(enum.Enum):
-    """Why the owner refused an `Ask` (each has its spoken reason)."""
-    NOT_ALLOWED = "not_allowed"            # this caller's role may not
-    NO_SUCH_SEAT = "no_such_seat"          # nobody holds that seat in this conference
-    NO_SUCH_SEPAREE = "no_such_separee"
-    NOT_IN_ROOM = "not_in_room"            # the caller (or its target) is in no conference
-    INVALID = "invalid"                    # e.g. a séparée of one
-    MUTED_BY_MODERATOR = "muted_by_moderator"   # only a moderator may unmute this caller
-
-
 @dataclass(frozen=True, slots=True)
 class AskAnswered:
     """The owner's answer to this caller's `Ask`: None done (its facts come as their own
@@ -203,6 +162,14 @@ class ConferenceNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginChecked:
+    """The answer to `CheckLogin`: the role the personal PIN gives here (None: none); `known`
+    says the PIN is a moderator's, but not for this conference."""
+    role: Role | None
+    known: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Removed:
     """A moderator removed this caller from its conference: say so, goodbye, hang up."""
 
@@ -216,7 +183,7 @@ class ConferenceClosed:
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
          | MuteChanged | Moved | DialOutResult | OperatorResult | CallEnded | ConferenceNotice
-         | ConferenceClosed | AskAnswered | Removed)
+         | ConferenceClosed | AskAnswered | Removed | LoginChecked)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------
@@ -335,6 +302,12 @@ class Ask:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckLogin:
+    """A caller in a conference entered a personal PIN (`[[moderators]]`) → `LoginChecked`."""
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
 class QueryRoomCount:
     room: str
 
@@ -395,7 +368,7 @@ class Log:
 Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | EndRecording | StartTimer
           | CancelTimer | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | Ask
           | QueryRoomCount | AnnounceToRoom | AssignName | DialOut | BridgeInvitee | NotifyInviter
-          | TransferToOperator | Hangup | Log)
+          | TransferToOperator | Hangup | Log | CheckLogin)
 
 
 def params(**values: object) -> Params:

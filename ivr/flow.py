@@ -45,7 +45,7 @@ from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
                         EndRecording, JoinOutcome, JoinResult, JoinRoom, LeaveRoom, Level, Log,
-                        AskAnswered, Moved, MuteChanged, Removed, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
+                        AskAnswered, LoginChecked, Moved, MuteChanged, Removed, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.flowconfig import MAIN_MENU_KEYS, FlowConfig, MenuChoice
@@ -346,7 +346,8 @@ class CallFlow(ConferenceSteps, StepsBase):
         if self.state is S.NAME_CONFIRM:
             self.name_path = self.name_candidate
             return self._join()
-        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM, S.SEATS, S.END_CONFIRM):
+        if self.state in (S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_CONFIRM, S.SEATS, S.END_CONFIRM,
+                          S.LOGIN_PIN):
             self.state = S.IN_CONFERENCE    # a side question left unanswered: back in the room
             return []
         return [self._play(P.GOODBYE)] + self._hangup("no input")
@@ -362,10 +363,10 @@ _KEYS = {S.MENU: F._menu_key, S.LANGUAGE: F._language_key, S.PIN_ENTRY: F._pin_k
          S.INVITE_NUMBER: F._number_key, S.THREEWAY_NUMBER: F._number_key,
          S.NAME_WHO: F._who_key, S.NAME_FOR_RECORDING: F._recording_key,
          S.NAME_FOR_CONFIRM: F._confirm_for_key, S.SEATS: F._seats_key,
-         S.END_CONFIRM: F._end_confirm_key}
+         S.END_CONFIRM: F._end_confirm_key, S.LOGIN_PIN: F._login_key}
 # in a conference, with or without a side question (an invitation's number, naming someone)
 _IN_ROOM = (S.IN_CONFERENCE, S.INVITE_NUMBER, S.NAME_WHO, S.NAME_FOR_RECORDING,
-            S.NAME_FOR_CONFIRM, S.SEATS, S.END_CONFIRM)
+            S.NAME_FOR_CONFIRM, S.SEATS, S.END_CONFIRM, S.LOGIN_PIN)
 
 TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     (S.START, CallAnswered): F._answered,
@@ -387,11 +388,13 @@ TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     **{(s, RoomCount): F._room_count for s in _IN_ROOM},
     **{(s, DialOutResult): F._dial_result for s in _IN_ROOM},
     **{(s, NameAssigned): F._name_assigned for s in _IN_ROOM},
+    **{(s, LoginChecked): F._login_checked for s in _IN_ROOM},
     (S.NAME_FOR_RECORDING, RecordingDone): F._recorded_for,
     (S.THREEWAY_DIALING, DialOutResult): F._dial_result,
     (S.TRANSFERRING, OperatorResult): F._operator_result,
     # answers to questions asked before we hung up (the service closed the conference
     # meanwhile): a race, not a driver bug
     **{(S.CLOSING, t): F._ignore for t in (PinChecked, RecordingDone, JoinResult, RoomCount,
-                                           NameAssigned, DialOutResult, OperatorResult)},
+                                           NameAssigned, DialOutResult, OperatorResult,
+                                           LoginChecked)},
 }

@@ -37,6 +37,7 @@ class KeyAction(enum.Enum):
     UNMUTE_ALL = "unmute_all"
     LOCK = "lock"                  # moderators: lock or unlock the conference for newcomers
     END_CONFERENCE = "end_conference"   # moderators: end it for everyone (after a 1 to confirm)
+    LOGIN = "login"                # anyone: log in as a moderator with a personal PIN
 
 
 # what only moderators (and the superuser) may do; the help reads them to those only
@@ -49,7 +50,7 @@ MODERATOR_ACTIONS = frozenset({KeyAction.NAME_MEMBER, KeyAction.SEPAREE, KeyActi
 # moderator's room commands start with #:
 DEFAULT_KEYPAD: dict[str, str] = {
     "*6": "toggle_mute", "*1": "help", "*#": "count", "*4": "volume_down",
-    "*7": "volume_up", "*0": "leave", "*5": "invite", "*2": "name_member",
+    "*7": "volume_up", "*0": "leave", "*5": "invite", "*2": "name_member", "*8": "login",
     "#1": "separee", "#2": "consult", "#0": "bring_back", "#4": "lock", "#5": "remove_seat",
     "#6": "mute_seat", "#8": "mute_all", "#9": "unmute_all", "#7": "end_conference",
 }

@@ -14,8 +14,9 @@ from bot.conference.moderation import (bring_back_separee, consult_seat, end_con
                                        mute_participants, mute_seat, remove_seat,
                                        separee_of_seats, toggle_lock)
 from bot.conference.rooms import Role
-from ivr.events import (Ask, AssignName, DigitPressed, NameAssigned, Play, PromptId,
-                        RecordingDone, RecordName)
+from ivr.events import (Ask, AssignName, CheckLogin, DigitPressed, Level, LoginChecked, Log,
+                        NameAssigned, Play, PromptId, RecordingDone, RecordName)
+from ivr.guard import Admission
 from ivr.keypad import KeyAction
 from ivr.steps import IllegalEvent, State
 
@@ -156,6 +157,46 @@ class ModeratorSteps:
                 return out + [self._play(P.INVALID_INPUT, barge_in=True)]
         self.moderating = (action, numbers[0] if numbers else 0)
         return out + [ask, self._said(f"{action.value} {numbers}")]
+
+    # ---- logging in with a personal PIN ([[moderators]]) ----------------------------------------
+
+    def _key_login(self) -> list:
+        if self.role in (Role.MODERATOR, Role.OPERATOR):
+            return [self._play(P.LOGGED_IN, barge_in=True)]
+        self.matcher.reset()
+        return self._ask(State.LOGIN_PIN, [P.LOGIN_PIN], self.config.pin_max_digits)
+
+    def _login_key(self, ev: DigitPressed) -> list:
+        """The personal PIN's digits, '#' ends ('#' alone: never mind), '*' starts again.
+        Wrong PINs count against the caller like wrong booking PINs (the same lockout)."""
+        if ev.digit == "*":
+            return self._ask(State.LOGIN_PIN, [P.LOGIN_PIN], self.config.pin_max_digits, fresh=False)
+        if ev.digit != "#":
+            self.digits += ev.digit if ev.digit.isdigit() else ""
+            return self._restart_input()
+        pin, self.digits = self.digits, ""
+        self.state = State.IN_CONFERENCE
+        out = self._cancel_input()
+        if not pin:
+            return out
+        if self.pin_guard.admit(self.caller, self.now) is not Admission.ALLOWED:
+            return out + [Log(Level.WARNING, f"call {self.call_id}: login refused, PIN entry "
+                                             f"locked for {self.caller or 'anonymous'}"),
+                          self._play(P.LOGIN_LOCKED, barge_in=True)]
+        return out + [CheckLogin(pin)]
+
+    def _login_checked(self, ev: LoginChecked) -> list:
+        if ev.role is None:
+            if ev.known:        # a right PIN, but not this conference's: no strike
+                return [self._play(P.NOT_YOUR_CONFERENCE, barge_in=True)]
+            lock = self.pin_guard.failed(self.caller, self.now)
+            said = [Log(Level.WARNING, lock.message)] if lock is not None else []
+            return said + [Log(Level.INFO, f"call {self.call_id}: wrong personal PIN"),
+                           self._play(P.LOGIN_WRONG, barge_in=True)]
+        self.pin_guard.succeeded(self.caller, self.now)
+        self.role = ev.role
+        return [self._play(P.LOGGED_IN_SUPERUSER if ev.role is Role.OPERATOR else P.LOGGED_IN,
+                           barge_in=True)]
 
     def _done(self, action: KeyAction, seat: int, now_on: bool | None) -> Play | None:
         match action:

@@ -61,6 +61,7 @@ class PromptId(enum.Enum):
     KEY_UNMUTE_ALL = "key_unmute_all"
     KEY_LOCK = "key_lock"
     KEY_END_CONFERENCE = "key_end_conference"
+    KEY_LOGIN = "key_login"
     NAME_WHO = "name_who"                        # moderator names a participant: whom?
     SEPAREE_WHO = "separee_who"                  # moderator: the seats for a séparée
     CONSULT_WHO = "consult_who"                  # moderator: the seat for a 1:1 talk
@@ -79,6 +80,12 @@ class PromptId(enum.Enum):
     ONLY_MODERATOR_UNMUTES = "only_moderator_unmutes"
     END_CONFIRM = "end_confirm"                  # moderator: press 1 to end it for everyone
     ENDED_BY_MODERATOR = "ended_by_moderator"
+    LOGIN_PIN = "login_pin"                      # enter your personal moderator PIN
+    LOGGED_IN = "logged_in"
+    LOGGED_IN_SUPERUSER = "logged_in_superuser"
+    LOGIN_WRONG = "login_wrong"
+    LOGIN_LOCKED = "login_locked"
+    NOT_YOUR_CONFERENCE = "not_your_conference"
     IN_SEPAREE = "in_separee"                    # {number}: told to those moved in
     BACK_IN_MAIN = "back_in_main"
     DONE = "done"                                # a moderator's action is carried out

@@ -40,6 +40,7 @@ class State(enum.Enum):
     NAME_FOR_CONFIRM = "name_for_confirm"
     SEATS = "seats"                          # a moderator enters seat / séparée numbers
     END_CONFIRM = "end_confirm"              # a moderator confirms ending the conference
+    LOGIN_PIN = "login_pin"                  # a caller enters a personal moderator PIN
     TRANSFERRING = "transferring"
     CLOSING = "closing"      # we hung up or handed the call over; waiting for CallEnded
     ENDED = "ended"          # terminal: every event is illegal

@@ -188,3 +188,42 @@ def test_tls_and_model_paths_are_anchored_at_the_config_folder(tmp_path):
                     .replace('# tls_key = "/etc/confbot/smtp.key"', 'tls_key = "certs/smtp.key"'), encoding="utf-8")
     s = config.load(path)
     assert s.mail.smtp.tls_cert == str(tmp_path / "certs" / "smtp.crt")
+
+
+MODERATORS = '''
+[[rooms]]
+name = "lobby"
+max_participants = 10
+
+[[moderators]]
+name = "Eva"
+pin = "51873920"
+rooms = ["lobby"]
+
+[[moderators]]
+name = "Olga"
+pin = "77112233"
+superuser = true
+'''
+
+
+def test_moderators_with_personal_pins_and_their_rooms():
+    s = config.parse_text(MODERATORS)
+    eva, olga = s.moderators
+    assert s.moderator_by_pin("51873920") is eva and s.moderator_by_pin("5187392") is None
+    assert eva.may_moderate("lobby") and not eva.may_moderate("CB-7K2Q9")
+    assert olga.superuser and olga.may_moderate("CB-7K2Q9")
+
+
+@pytest.mark.parametrize("change, error", [
+    (('pin = "51873920"', 'pin = "5187"'), "moderators[1].pin must be 6 to 12 digits"),
+    (('pin = "77112233"', 'pin = "51873920"'), "this PIN is another moderator's"),
+    (('rooms = ["lobby"]', 'rooms = ["hall"]'), "room 'hall' is not defined"),
+    (('rooms = ["lobby"]', ''), "moderator 'Eva' needs rooms"),
+    (('name = "Eva"', 'name = "Eva"\nsuperuser = true'), "there is one superuser"),
+])
+def test_a_bad_moderator_entry_is_rejected_with_its_line(change, error):
+    text = MODERATORS.replace(*change)
+    problems = errors_of(text)
+    assert any(error in p for p in problems), problems
+    assert all(p.startswith("c.toml:") for p in problems)

@@ -407,6 +407,8 @@ def drive_to(state: State):
         press(flow, "#1")
     if state is State.END_CONFIRM:
         press(flow, "#7")
+    if state is State.LOGIN_PIN:
+        press(flow, "*8")
     if state is State.NAME_FOR_CONFIRM:
         flow.handle(RecordingDone("/tmp/m.wav", 1000))
     return flow

@@ -85,10 +85,11 @@ def test_volume_steps_are_clamped():
 def test_help_reads_out_the_configured_keypad_in_action_order():
     out = press(in_room(), "*1")
     assert prompts(out) == [P.HELP_KEYS, P.KEY_TOGGLE_MUTE, P.KEY_HELP, P.KEY_COUNT,
-                            P.KEY_VOLUME_UP, P.KEY_VOLUME_DOWN, P.KEY_LEAVE, P.KEY_INVITE]
+                            P.KEY_VOLUME_UP, P.KEY_VOLUME_DOWN, P.KEY_LEAVE, P.KEY_INVITE,
+                            P.KEY_LOGIN]
     plays = of(out, Play)
     assert [dict(p.params).get("keys") for p in plays] == [None, "*6", "*1", "*#", "*7", "*4",
-                                                           "*0", "*5"]
+                                                           "*0", "*5", "*8"]
     assert all(p.barge_in for p in plays)           # any key stops the whole list
     # a moderator hears its own commands too
     assert prompts(press(in_room(moderator=True), "*1"))[-10:] == [

@@ -8,7 +8,9 @@ from bot.conference.moderation import (bring_back_separee, consult_seat, end_con
                                        mute_participants, mute_seat, remove_seat,
                                        separee_of_seats, toggle_lock)
 from flow_fixtures import BOOKING, T0, answer, config, new_flow, of, press, prompts
-from ivr.events import (Ask, AskAnswered, ConferenceClosed, Hangup, JoinOutcome, JoinResult, LeaveRoom, Moved,
+from bot.conference.rooms import Role
+from ivr.guard import Admission, PinGuard, PinLimits
+from ivr.events import (Ask, AskAnswered, CheckLogin, ConferenceClosed, Hangup, Log, LoginChecked, JoinOutcome, JoinResult, LeaveRoom, Moved,
                         MuteChanged, PinChecked, Play, PromptId as P, Refusal, Removed)
 from ivr.steps import State
 
@@ -137,3 +139,47 @@ def test_ending_the_conference_asks_for_a_1_first_and_everyone_hears_who_ended_i
     participant = in_room(moderator=False)
     out = participant.handle(ConferenceClosed(Closing.BY_MODERATOR))
     assert prompts(out) == [P.ENDED_BY_MODERATOR, P.GOODBYE] and of(out, Hangup)
+
+
+# ---- logging in with a personal PIN ([[moderators]]) ------------------------------------------
+
+def test_a_participant_logs_in_with_a_personal_pin_and_then_moderates():
+    flow = in_room(moderator=False)
+    assert prompts(press(flow, "*8")) == [P.LOGIN_PIN] and flow.state is State.LOGIN_PIN
+    out = press(flow, "51873920#")
+    assert of(out, CheckLogin) == [CheckLogin("51873920")] and flow.state is State.IN_CONFERENCE
+    assert not any("51873920" in a.message for a in of(out, Log))      # never in the log
+    assert prompts(flow.handle(LoginChecked(Role.MODERATOR))) == [P.LOGGED_IN]
+    assert of(press(flow, "#8"), Ask) == [Ask(mute_participants, (True,))]   # now it may
+    assert prompts(press(flow, "*8")) == [P.LOGGED_IN]                  # already: no question
+
+
+def test_the_superuser_is_told_so_and_a_pin_for_another_conference_is_no_strike():
+    flow = in_room(moderator=False)
+    press(flow, "*8")
+    press(flow, "77112233#")
+    assert prompts(flow.handle(LoginChecked(None, known=True))) == [P.NOT_YOUR_CONFERENCE]
+    assert flow.pin_guard.admit("4917012345", T0) is Admission.ALLOWED
+    press(flow, "*8")
+    press(flow, "77112233#")
+    assert prompts(flow.handle(LoginChecked(Role.OPERATOR))) == [P.LOGGED_IN_SUPERUSER]
+    assert flow.role is Role.OPERATOR
+
+
+def test_wrong_personal_pins_count_towards_the_callers_lockout():
+    guard = PinGuard(PinLimits(caller_failures=2))
+    flow = new_flow(config(), pin_guard=guard)
+    answer(flow)
+    press(flow, "482913#")
+    flow.handle(PinChecked(BOOKING, False, T0))
+    flow.handle(JoinResult(JoinOutcome.JOINED, 4, 2))
+    for _ in range(2):
+        press(flow, "*8")
+        press(flow, "11111111#")
+        assert P.LOGIN_WRONG in prompts(flow.handle(LoginChecked(None)))
+    press(flow, "*8")
+    out = press(flow, "51873920#")                   # even the right one: locked for now
+    assert of(out, CheckLogin) == [] and prompts(out) == [P.LOGIN_LOCKED]
+    assert flow.state is State.IN_CONFERENCE and not of(out, Hangup)   # it stays in the room
+    assert prompts(press(flow, "*8")) == [P.LOGIN_PIN]
+    assert of(press(flow, "#"), CheckLogin) == [] and flow.state is State.IN_CONFERENCE  # never mind

@@ -11,7 +11,9 @@ Four baresip phones, each playing its own tone, dial in through the IVR with the
     locked" in its call record), the four stay;
   * #5 4 # removes c: its call ends ("removed by a moderator"), the others stay and hear each
     other;
-  * #7 then 1 ends the conference: every call ends ("ended by a moderator").
+  * b presses *8 and a wrong personal PIN (still a participant), then the superuser's PIN
+    ([[moderators]], superuser = true): now it may, and its #7 then 1 ends the conference —
+    every call ends ("ended by a moderator").
 Phases are cut out of the recordings by sample index and checked by FFT power per tone."""
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ pytestmark = [
 pytest.importorskip("pjsua2", reason="run scripts/build-pjsua2.sh --install")
 
 from bot.booking.domain import BookingRequest  # noqa: E402
-from bot.config.settings import CapacitySettings  # noqa: E402
+from bot.config.settings import CapacitySettings, ModeratorSettings  # noqa: E402
+from bot.conference.rooms import Role  # noqa: E402
 from bot.service.voice import VoiceService  # noqa: E402
 from bot.store.sqlite import SqliteStore  # noqa: E402
 from ivr.steps import State  # noqa: E402
@@ -40,6 +43,7 @@ from test_ivr_conference import dial_in, quiet, until_asking  # noqa: E402
 TONES = {"m": 500.0, "a": 700.0, "b": 950.0, "c": 1300.0}
 HEARD, SILENT = 0.03, 0.006
 NUMBER = "7000"
+SUPERUSER_PIN = "77112233"
 PHASES = ("seat_muted", "lecture", "after_remove")
 
 
@@ -49,11 +53,13 @@ def _run(tmp: Path) -> dict:
     booking = store.reserve(
         BookingRequest(now - timedelta(minutes=5), now + timedelta(minutes=55), 5, "Lecture",
                        "alice@example.com"), now - timedelta(minutes=6), CapacitySettings(), 6).booking
-    phones = {n: sf.Baresip.create(tmp / n, sf.write_tone(tmp / f"{n}.wav", f))
+    # baresip hangs up when its tone file ends: longer than the whole scenario
+    phones = {n: sf.Baresip.create(tmp / n, sf.write_tone(tmp / f"{n}.wav", f, seconds=240.0))
               for n, f in TONES.items()}
     late = sf.Baresip.create(tmp / "late", sf.write_tone(tmp / "late.wav", 1900.0))
     settings = sf.ivr_settings(pin_numbers={NUMBER: "premium"})
-    settings = replace(settings, conference=replace(settings.conference, self_unmute=False))
+    settings = replace(settings, conference=replace(settings.conference, self_unmute=False),
+                       moderators=(ModeratorSettings("Olga", SUPERUSER_PIN, superuser=True),))
     ctx = sf.ivr_context(settings, tmp, store=store)
     port, room = settings.sip.port, booking.reference
     marks: dict[str, dict[str, int]] = {}
@@ -130,10 +136,21 @@ def _run(tmp: Path) -> dict:
             mark("after_remove")
             await asyncio.sleep(2.0)
             mark("after_remove_end")
-            # #7, then 1: the conference ends for everyone, the moderator included
-            await asyncio.to_thread(phones["m"].send_digits, "#7")
-            await until_asking(voice, calls["m"], State.END_CONFIRM)
-            await asyncio.to_thread(phones["m"].send_digits, "1")
+            # b logs in with the superuser's personal PIN (a wrong one first) ...
+            for pin in ("99999999", SUPERUSER_PIN):
+                await settle(voice)
+                await asyncio.to_thread(phones["b"].send_digits, "*8")
+                await until_asking(voice, calls["b"], State.LOGIN_PIN)
+                await asyncio.to_thread(phones["b"].send_digits, pin + "#")
+                await voice.wait_for(lambda: voice.drivers[calls["b"]].flow.state
+                                     is State.IN_CONFERENCE, 15)
+                await asyncio.sleep(0.5)
+                out.setdefault("b_roles", []).append(conf.seat_of(calls["b"]).role)
+            # ... and, as the superuser, ends the conference for everyone: #7, then 1
+            await settle(voice)
+            await asyncio.to_thread(phones["b"].send_digits, "#7")
+            await until_asking(voice, calls["b"], State.END_CONFIRM)
+            await asyncio.to_thread(phones["b"].send_digits, "1")
             await voice.wait_for(lambda: not voice.calls(), 30)
             out["calls"] = calls
         finally:
@@ -197,5 +214,6 @@ def test_a_removed_seat_is_hung_up_and_the_others_go_on(run):
 
 
 def test_the_end_key_ends_every_call(run):
+    assert run["b_roles"] == [Role.PARTICIPANT, Role.OPERATOR]   # a wrong PIN, then the right
     for n in "mab":
         assert run["records"][run["calls"][n]].end_reason == "ended by a moderator", n

@@ -114,7 +114,7 @@ def test_watching_every_conference_includes_later_ones_and_counts_watchers():
 def test_ask_runs_the_owners_operation_on_the_callers_behalf_and_the_owner_decides():
     v = seated(("a", ("mod", "a1", "a2")))
     conf = v.members.conf
-    done = AskAnswered()
+    done = AskAnswered(now_on=True)         # done: the toggle is on now (muted)
     assert v.members.ask(Conferences.toggle_muted, ("a1",), by="a1") == done and conf.muted("a1")
     assert v.members.ask(Conferences.set_muted, ("a2", True), by="mod") == done
     assert conf.muted("a2")
@@ -125,4 +125,5 @@ def test_ask_runs_the_owners_operation_on_the_callers_behalf_and_the_owner_decid
     assert not conf.muted("mod")
     assert v.members.ask(Conferences.toggle_muted, ("nobody",), by="nobody") == AskAnswered(
         Refusal.NOT_IN_ROOM)
-    assert v.members.ask(Conferences.set_volume, ("a1", Direction.LISTEN, 2), by="a1") == done
+    assert v.members.ask(Conferences.set_volume, ("a1", Direction.LISTEN, 2),
+                         by="a1") == AskAnswered()            # no toggle: nothing "on"

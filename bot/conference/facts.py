@@ -125,9 +125,18 @@ class ConferenceEnded:
     calls: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RoleChanged:
+    """`call` moderates from now on (a personal PIN, checked by the service), or is the
+    superuser; `who` is the person's name from config."""
+    call: str
+    role: Role
+    who: str
+
+
 Fact = (MemberJoined | MemberLeft | MemberMoved | MemberMuted | MemberNamed | RoomFull
         | ConferenceClosed | SepareeOpened | SepareeClosed | ConferenceLocked | LockChanged
-        | MemberRemoved | ConferenceEnded)
+        | MemberRemoved | ConferenceEnded | RoleChanged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ from bot.conference.facts import (Change, ConferenceClosed, ConferenceEnded,  # 
                                   ConferenceLocked, Fact,
                                   LockChanged, MemberJoined, MemberLeft, MemberMoved,
                                   MemberMuted, MemberNamed, MemberRemoved, MutedByModerator,
-                                  NotAllowed, RoomFull, Seat, SepareeClosed, SepareeOpened,
-                                  UnknownCall, separee_room)
+                                  NotAllowed, RoleChanged, RoomFull, Seat, SepareeClosed,
+                                  SepareeOpened, UnknownCall, separee_room)
 from bot.conference.mixer import Direction, Role, RoomKind, UnknownRoom
 from bot.conference.state import (HOLDING, LAST_JOINED, ConferenceKind,  # noqa: F401
                                   ConferenceState, _Conference, _free_seat)
@@ -266,6 +266,14 @@ class Conferences(ConferenceState):
             raise NotAllowed(f"{by} cannot remove itself (it leaves)")
         self._allow(by, Action.REMOVE, call)
         return Change((), (MemberRemoved(call, s.conference, by),)) + self.leave(call)
+
+    def promote(self, call: str, role: Role, who: str) -> Change:
+        """The service checked `call`'s personal PIN (`[[moderators]]`): from now on it is a
+        moderator (or the superuser, OPERATOR) of its conference. Never a caller's own Ask."""
+        self._seated(call)
+        s = self._members[call]
+        self._members[call] = replace(s, role=role)
+        return Change(tuple(self.mixer.set_role(call, role)), (RoleChanged(call, role, who),))
 
     def end(self, conference: str, by: str) -> Change:
         """`by` (its moderator, or the superuser) ends `conference` for everyone at once: every

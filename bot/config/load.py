@@ -144,7 +144,7 @@ def compile_settings(data: dict) -> tuple[S.Settings | None, list[Problem]]:
     """Turn the plain TOML dict into `Settings`, collecting every problem."""
     problems: list[Problem] = []
     known_top = {"service", "capacity", "pins", "conference", "mail", "sip", "dialin", "rooms", "ivr",
-                 "keypad"}
+                 "keypad", "moderators"}
     for key in data:
         if key not in known_top:
             problems.append(Problem((key,), f"unknown section or key '{key}' (known: {', '.join(sorted(known_top))})"))
@@ -209,6 +209,24 @@ def _cross_checks(data: dict, b: dict, problems: list[Problem]) -> None:
         if d.room and d.room not in names:
             problems.append(Problem(("dialin", i, "room"),
                                     f"room '{d.room}' is not defined in a [[rooms]] table"))
+    pins_seen: set[str] = set()
+    superusers = 0
+    for i, m in enumerate(b.get("moderators", ())):
+        if m is None:
+            continue
+        if m.pin in pins_seen:
+            problems.append(Problem(("moderators", i, "pin"), "this PIN is another moderator's"))
+        pins_seen.add(m.pin)
+        superusers += m.superuser
+        if not m.superuser and not m.rooms:
+            problems.append(Problem(("moderators", i), f"moderator '{m.name}' needs rooms = "
+                                    "[\"<room>\", ...] (or [\"*\"]: every conference)"))
+        if m.superuser and superusers > 1:
+            problems.append(Problem(("moderators", i, "superuser"), "there is one superuser"))
+        for room in m.rooms:
+            if room != "*" and room not in names:
+                problems.append(Problem(("moderators", i, "rooms"), f"room '{room}' is not defined "
+                                        "in a [[rooms]] table (\"*\": every conference)"))
     if mail is not None:
         if S.Inbound.IMAP in mail.inbound and not (mail.imap.user and mail.imap.password):
             problems.append(Problem(("mail", "imap"), "inbound includes \"imap\" but [mail.imap] has no user/password"))

@@ -71,6 +71,13 @@ def _list(item: Callable[[Any], Any], nonempty: bool = False, unique: bool = Tru
     return conv
 
 
+def _personal_pin(v):
+    pin = _str(True)(v)
+    if not pin.isdigit() or not 6 <= len(pin) <= 12:
+        raise Bad("must be 6 to 12 digits in quotes")
+    return pin
+
+
 def _zone(v):
     name = _str(True)(v)
     try:
@@ -201,6 +208,10 @@ ARRAYS: dict[str, tuple[type, dict[str, Callable], tuple[str, ...]]] = {
     "rooms": (S.RoomSettings, {
         "name": _str(True), "max_participants": _int(2, 10_000), "announce": _enum(S.Announce)},
         ("name", "max_participants")),
+    "moderators": (S.ModeratorSettings, {
+        "name": _str(True), "pin": _personal_pin, "rooms": _list(_str(True), nonempty=True),
+        "superuser": _bool},
+        ("name", "pin")),
 }
 
 

@@ -6,6 +6,8 @@ snapshot they started with.
 """
 from __future__ import annotations
 
+import secrets
+
 import enum
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -210,6 +212,19 @@ class IvrSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ModeratorSettings:
+    """A person who moderates by phone with a personal PIN (`[[moderators]]`): in a conference
+    they press the login key and their PIN."""
+    name: str
+    pin: str
+    rooms: tuple[str, ...] = ()       # the [[rooms]] they moderate; "*": every conference
+    superuser: bool = False           # every conference, and moves between conferences
+
+    def may_moderate(self, conference: str) -> bool:
+        return self.superuser or "*" in self.rooms or conference in self.rooms
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     dialin: tuple[DialIn, ...] = ()
@@ -219,6 +234,7 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     sip: SipSettings = field(default_factory=SipSettings)
     rooms: tuple[RoomSettings, ...] = ()
+    moderators: tuple[ModeratorSettings, ...] = ()
     ivr: IvrSettings = field(default_factory=IvrSettings)
     keypad: object = None                 # ivr.keypad.Keypad, compiled from [keypad] at load
 
@@ -227,6 +243,9 @@ class Settings:
 
     def dialin_by_user(self, user: str) -> DialIn | None:
         return next((d for d in self.dialin if d.user == user), None)
+
+    def moderator_by_pin(self, pin: str) -> ModeratorSettings | None:
+        return next((m for m in self.moderators if secrets.compare_digest(m.pin, pin)), None)
 
     def room(self, name: str) -> RoomSettings | None:
         return next((r for r in self.rooms if r.name == name), None)

@@ -20,8 +20,8 @@ from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conf
                                   MemberNamed, NotAllowed, RoomFull, Seat, SepareeClosed,
                                   SepareeOpened, UnknownCall)
 from bot.conference.endwatch import Closing
-from bot.conference.facts import (ConferenceEnded, ConferenceLocked, LockChanged, MemberRemoved, MutedByModerator,
-                                  NoSuchSeat, NoSuchSeparee)
+from bot.conference.facts import (ConferenceEnded, ConferenceLocked, LockChanged, MemberRemoved,
+                                  MutedByModerator, NoSuchSeat, NoSuchSeparee, RoleChanged)
 from ivr import events as ev
 from ivr.flow import CallFlow
 
@@ -101,6 +101,20 @@ class Members:
         toggled = {f.muted for f in change.facts if isinstance(f, MemberMuted)} | {
             f.locked for f in change.facts if isinstance(f, LockChanged)}
         return ev.AskAnswered(now_on=toggled.pop() if len(toggled) == 1 else None)
+
+    def login(self, call: str, pin: str) -> ev.LoginChecked:
+        """`call` entered a personal PIN: a moderator of `[[moderators]]` for this conference
+        (or the superuser) moderates it from now on. The PIN never reaches the log."""
+        seat = self.conf.seat_of(call)
+        person = self.voice.settings.moderator_by_pin(pin)
+        if seat is None or person is None:
+            return ev.LoginChecked(None)
+        if not person.may_moderate(seat.conference):
+            log.warning("%s: %s does not moderate %r", call, person.name, seat.conference)
+            return ev.LoginChecked(None, known=True)
+        role = Role.OPERATOR if person.superuser else Role.MODERATOR
+        self.apply(self.conf.promote(call, role, person.name))
+        return ev.LoginChecked(role)
 
     @staticmethod
     def _refused(op, e: Exception, why: ev.Refusal, number: int = 0) -> ev.AskAnswered:
@@ -212,6 +226,8 @@ class Members:
                                       Closing.BY_MODERATOR.value)
             case LockChanged(conference, locked, by):
                 log.info("%r %s by %s", conference, "locked" if locked else "unlocked", by)
+            case RoleChanged(call, role, who):
+                log.info("%s logged in as %s (%s)", call, who, role.name.lower())
             case ConferenceLocked(call, conference):
                 log.info("%s for %r refused: locked", call, conference)
             case RoomFull(call, conference, count, limit):

@@ -193,6 +193,10 @@ class VoiceService(CallEvents):
         """One owner operation on `by`'s behalf (the keypad's `ivr.events.Ask`)."""
         return self.members.ask(op, args, by)
 
+    def login(self, call: str, pin: str) -> ev.LoginChecked:
+        """A personal PIN entered in a conference (`[[moderators]]`)."""
+        return self.members.login(call, pin)
+
     def apply(self, diffs: list[Diff]) -> None:
         """Execute the diffs a mixer operation returned: `v.apply(v.mixer.whisper(a, b))`.
         Call it right after the operation, on the loop, so the bridge never lags the core."""
