@@ -48,6 +48,7 @@ class App:
         s = self.settings
         Path(s.service.data_dir).mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(Path(s.service.data_dir) / "confbot.sqlite3")
+        self.store.reserved_pins = _personal_pins(s)
         relay_tls = _tls_context(s.mail.relay.ca_file)
         self.pipeline = MailPipeline(s, self.store, Agent(s, self.store),
                                      make_outbound(s.mail, tls_context=relay_tls))
@@ -97,6 +98,7 @@ class App:
         if self.store is None:
             data.mkdir(parents=True, exist_ok=True)
             self.store = SqliteStore(data / "confbot.sqlite3")
+            self.store.reserved_pins = _personal_pins(s)
         try:
             cat = catalog.load(self.config_path.resolve().parent / "prompts", s.service.languages,
                                s.service.default_language)
@@ -146,6 +148,8 @@ class App:
                 log.info("config: %s is back to the running value; nothing to restart", part)
             else:
                 log.warning("config: %s changed; it takes effect after a restart", part)
+        if self.store is not None:
+            self.store.reserved_pins = _personal_pins(new)
         if self.pipeline is not None:
             self.pipeline.reconfigure(new)
         if self.voice is not None and hasattr(self.voice, "reconfigure"):
@@ -208,6 +212,11 @@ def load_speech_model(settings: Settings, grammars=None):
 def _part(settings: Settings, part: str):
     section, key = part.split(".")
     return getattr(getattr(settings, section), key)
+
+
+def _personal_pins(settings: Settings) -> frozenset[str]:
+    """The moderators' personal PINs: no booking may be given one."""
+    return frozenset(m.pin for m in settings.moderators)
 
 
 def _tls_context(ca_file: str | None):

@@ -172,6 +172,13 @@ def test_overlapping_bookings_never_share_a_pin(store, same_pins_every_time):
     assert len(set(pins)) == 6
 
 
+def test_no_booking_gets_a_moderators_personal_pin(store, same_pins_every_time):
+    first = reserve(store, at(10), at(11), 1).booking
+    store.reserved_pins = frozenset({first.participant_pin, first.moderator_pin})
+    again = reserve(store, at(10, day=6), at(11, day=6), 1).booking   # same draws, far apart
+    assert {again.participant_pin, again.moderator_pin}.isdisjoint(store.reserved_pins)
+
+
 def test_bookings_far_apart_may_reuse_pins(store, same_pins_every_time):
     a = reserve(store, at(10), at(11), 1).booking
     b = reserve(store, at(10, day=6), at(11, day=6), 1).booking

@@ -46,6 +46,8 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
     lockouts from `bot.store.lockouts.PinLockouts`, over the same connections and transactions."""
 
     _calls_ready = True  # the migrations create the calls table
+    # PINs no booking may get: the moderators' personal PINs of config.toml (set by bot.app)
+    reserved_pins: frozenset[str] = frozenset()
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *,
                  pin_margin_minutes: int = DEFAULT_PIN_MARGIN_MINUTES,
@@ -310,7 +312,7 @@ class SqliteStore(MailJournal, CallRecords, PinLockouts):
                    exclude: str | None = None) -> set[str]:
         rows = self._overlapping(db, _ts(start) - self._pin_margin, _ts(end) + self._pin_margin,
                                  exclude, "participant_pin, moderator_pin")
-        return {pin for pair in rows for pin in pair}
+        return {pin for pair in rows for pin in pair} | self.reserved_pins
 
     def _overlapping(self, db: sqlite3.Connection, start: int, end: int,
                      exclude: str | None, columns: str) -> list[tuple]:
