@@ -15,7 +15,7 @@ Driver contract (what executing an action list means):
 - Requests come back as exactly one answering event: `CheckPin` → `PinChecked`, `JoinRoom` →
   `JoinResult`, `RecordName` → `RecordingDone`, `QueryRoomCount` → `RoomCount`,
   `TransferToOperator` → `OperatorResult`, `DialOut` → one or more `DialOutResult`,
-  `CheckLogin` → `LoginChecked`, `Ask` → `AskAnswered`.
+  `CheckLogin` → `LoginChecked`, `Ask` → `AskAnswered`, `QueryRoll` → `RollCall`.
   I/O failures are answers too (`RecordingDone(path=None)`, `JoinResult(FULL)`, ...).
 - `StartTimer(name)` on a running timer restarts it; `TimerFired(name)` reports expiry.
 """
@@ -170,6 +170,23 @@ class LoginChecked:
 
 
 @dataclass(frozen=True, slots=True)
+class RollEntry:
+    """One member in a roll call: its seat, recorded name (a WAV path) if any, muted, talking
+    now, and the séparée it is in (0: the main room)."""
+    seat: int
+    name: str | None
+    muted: bool
+    talking: bool
+    separee: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RollCall:
+    """The answer to `QueryRoll`: the conference's members by seat (None: not allowed)."""
+    entries: tuple[RollEntry, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Removed:
     """A moderator removed this caller from its conference: say so, goodbye, hang up."""
 
@@ -183,7 +200,7 @@ class ConferenceClosed:
 Event = (CallAnswered | DigitPressed | SpeechRecognized | PromptFinished | RecordingDone
          | TimerFired | PinChecked | JoinResult | RoomCount | NameAssigned | NameChanged
          | MuteChanged | Moved | DialOutResult | OperatorResult | CallEnded | ConferenceNotice
-         | ConferenceClosed | AskAnswered | Removed | LoginChecked)
+         | ConferenceClosed | AskAnswered | Removed | LoginChecked | RollCall)
 
 
 # ---- actions: imperatives for the driver ----------------------------------------------------
@@ -308,6 +325,11 @@ class CheckLogin:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryRoll:
+    """A moderator's roll call of its conference → `RollCall`."""
+
+
+@dataclass(frozen=True, slots=True)
 class QueryRoomCount:
     room: str
 
@@ -368,7 +390,7 @@ class Log:
 Action = (Play | PlayFile | StopPlayback | CollectDigits | RecordName | EndRecording | StartTimer
           | CancelTimer | CheckPin | SetLanguage | RecordCdr | JoinRoom | LeaveRoom | Ask
           | QueryRoomCount | AnnounceToRoom | AssignName | DialOut | BridgeInvitee | NotifyInviter
-          | TransferToOperator | Hangup | Log | CheckLogin)
+          | TransferToOperator | Hangup | Log | CheckLogin | QueryRoll)
 
 
 def params(**values: object) -> Params:

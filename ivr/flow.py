@@ -45,7 +45,7 @@ from ivr.conference import ConferenceSteps
 from ivr.events import (AnnounceToRoom, CallAnswered, CallEnded, CheckPin, Closing,
                         ConferenceClosed, ConferenceNotice, DialOutResult, DigitPressed,
                         EndRecording, JoinOutcome, JoinResult, JoinRoom, LeaveRoom, Level, Log,
-                        AskAnswered, LoginChecked, Moved, MuteChanged, Removed, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
+                        AskAnswered, LoginChecked, Moved, MuteChanged, Removed, RollCall, NameAssigned, NameChanged, OperatorResult, PinChecked, Play,
                         PromptFinished, PromptId, RecordCdr, RecordingDone, RecordName, RoomCount,
                         SetLanguage, SpeechRecognized, TimerFired, TransferToOperator, params)
 from ivr.flowconfig import MAIN_MENU_KEYS, FlowConfig, MenuChoice
@@ -389,6 +389,7 @@ TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     **{(s, DialOutResult): F._dial_result for s in _IN_ROOM},
     **{(s, NameAssigned): F._name_assigned for s in _IN_ROOM},
     **{(s, LoginChecked): F._login_checked for s in _IN_ROOM},
+    **{(s, RollCall): F._roll_call for s in _IN_ROOM},
     (S.NAME_FOR_RECORDING, RecordingDone): F._recorded_for,
     (S.THREEWAY_DIALING, DialOutResult): F._dial_result,
     (S.TRANSFERRING, OperatorResult): F._operator_result,
@@ -396,5 +397,5 @@ TRANSITIONS: dict[tuple[State, type], Callable[[CallFlow, object], list]] = {
     # meanwhile): a race, not a driver bug
     **{(S.CLOSING, t): F._ignore for t in (PinChecked, RecordingDone, JoinResult, RoomCount,
                                            NameAssigned, DialOutResult, OperatorResult,
-                                           LoginChecked)},
+                                           LoginChecked, RollCall)},
 }

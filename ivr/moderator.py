@@ -15,7 +15,8 @@ from bot.conference.moderation import (bring_back_separee, consult_seat, end_con
                                        separee_of_seats, toggle_lock)
 from bot.conference.rooms import Role
 from ivr.events import (Ask, AssignName, CheckLogin, DigitPressed, Level, LoginChecked, Log,
-                        NameAssigned, Play, PromptId, RecordingDone, RecordName)
+                        NameAssigned, Play, PlayFile, PromptId, QueryRoll, RecordingDone,
+                        RecordName, RollCall)
 from ivr.guard import Admission
 from ivr.keypad import KeyAction
 from ivr.steps import IllegalEvent, State
@@ -30,6 +31,7 @@ class ModeratorSteps:
     seats_for: KeyAction | None = None   # the moderator action whose numbers are being entered
     moderating: tuple[KeyAction, int] | None = None   # a moderator's command (and its seat)
                                                       # waits for the owner's answer
+    roll_pending = False         # a roll call was asked for
 
     # ---- a moderator names a participant (I3) --------------------------------------------------
 
@@ -157,6 +159,33 @@ class ModeratorSteps:
                 return out + [self._play(P.INVALID_INPUT, barge_in=True)]
         self.moderating = (action, numbers[0] if numbers else 0)
         return out + [ask, self._said(f"{action.value} {numbers}")]
+
+    # ---- roll call -----------------------------------------------------------------------------
+
+    def _key_roll_call(self) -> list:
+        if self.role not in (Role.MODERATOR, Role.OPERATOR):
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        self.roll_pending = True
+        return [QueryRoll()]
+
+    def _roll_call(self, ev: RollCall) -> list:
+        """Each member by seat: "number 2: <its recorded name>, muted, in private room 1",
+        then how many are here; any key stops it."""
+        if not self.roll_pending:
+            raise IllegalEvent("RollCall without QueryRoll")
+        self.roll_pending = False
+        if ev.entries is None:
+            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
+        out: list = []
+        for e in ev.entries:
+            out.append(self._play(P.ROLL_SEAT, barge_in=True, seat=e.seat))
+            out.append(PlayFile(e.name, True, self._token(True)) if e.name
+                       else self._play(P.ROLL_NO_NAME, barge_in=True))
+            out += [self._play(P.ROLL_MUTED, barge_in=True)] if e.muted else []
+            out += [self._play(P.ROLL_TALKING, barge_in=True)] if e.talking else []
+            out += [self._play(P.ROLL_IN_SEPAREE, barge_in=True, number=e.separee)] \
+                if e.separee else []
+        return out + [self._play(P.PARTICIPANT_COUNT, barge_in=True, count=len(ev.entries))]
 
     # ---- logging in with a personal PIN ([[moderators]]) ----------------------------------------
 

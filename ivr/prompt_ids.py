@@ -62,6 +62,7 @@ class PromptId(enum.Enum):
     KEY_LOCK = "key_lock"
     KEY_END_CONFERENCE = "key_end_conference"
     KEY_LOGIN = "key_login"
+    KEY_ROLL_CALL = "key_roll_call"
     NAME_WHO = "name_who"                        # moderator names a participant: whom?
     SEPAREE_WHO = "separee_who"                  # moderator: the seats for a séparée
     CONSULT_WHO = "consult_who"                  # moderator: the seat for a 1:1 talk
@@ -86,6 +87,11 @@ class PromptId(enum.Enum):
     LOGIN_WRONG = "login_wrong"
     LOGIN_LOCKED = "login_locked"
     NOT_YOUR_CONFERENCE = "not_your_conference"
+    ROLL_SEAT = "roll_seat"                      # {seat}: a roll call's entry starts
+    ROLL_NO_NAME = "roll_no_name"
+    ROLL_MUTED = "roll_muted"
+    ROLL_TALKING = "roll_talking"
+    ROLL_IN_SEPAREE = "roll_in_separee"          # {number}
     IN_SEPAREE = "in_separee"                    # {number}: told to those moved in
     BACK_IN_MAIN = "back_in_main"
     DONE = "done"                                # a moderator's action is carried out
@@ -130,6 +136,8 @@ PROMPT_PARAMS: dict[PromptId, frozenset[str]] = {
     PromptId.CONFERENCE_ENDS_SOON: frozenset({"minutes"}),
     PromptId.CONFERENCE_EXTENDED: frozenset({"minutes"}),
     PromptId.IN_SEPAREE: frozenset({"number"}),
+    PromptId.ROLL_IN_SEPAREE: frozenset({"number"}),
+    PromptId.ROLL_SEAT: frozenset({"seat"}),
     PromptId.NO_SUCH_SEAT: frozenset({"seat"}),
     **{p: frozenset({"seat"}) for p in (PromptId.SEAT_MUTED, PromptId.SEAT_UNMUTED,
                                         PromptId.SEAT_REMOVED)},

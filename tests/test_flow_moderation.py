@@ -10,7 +10,7 @@ from bot.conference.moderation import (bring_back_separee, consult_seat, end_con
 from flow_fixtures import BOOKING, T0, answer, config, new_flow, of, press, prompts
 from bot.conference.rooms import Role
 from ivr.guard import Admission, PinGuard, PinLimits
-from ivr.events import (Ask, AskAnswered, CheckLogin, ConferenceClosed, Hangup, Log, LoginChecked, JoinOutcome, JoinResult, LeaveRoom, Moved,
+from ivr.events import (Ask, AskAnswered, CheckLogin, PlayFile, QueryRoll, RollCall, RollEntry, ConferenceClosed, Hangup, Log, LoginChecked, JoinOutcome, JoinResult, LeaveRoom, Moved,
                         MuteChanged, PinChecked, Play, PromptId as P, Refusal, Removed)
 from ivr.steps import State
 
@@ -60,7 +60,7 @@ def test_a_wrong_entry_or_a_refusal_is_said_never_silence():
 
 def test_a_participant_is_told_the_commands_are_the_moderators():
     flow = in_room(moderator=False)
-    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4", "#7"):
+    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4", "#7", "#3"):
         out = press(flow, keys)
         assert prompts(out) == [P.MODERATOR_ONLY] and of(out, Ask) == []
         assert flow.state is State.IN_CONFERENCE
@@ -183,3 +183,17 @@ def test_wrong_personal_pins_count_towards_the_callers_lockout():
     assert flow.state is State.IN_CONFERENCE and not of(out, Hangup)   # it stays in the room
     assert prompts(press(flow, "*8")) == [P.LOGIN_PIN]
     assert of(press(flow, "#"), CheckLogin) == [] and flow.state is State.IN_CONFERENCE  # never mind
+
+
+def test_the_roll_call_reads_each_seat_with_its_name_state_and_room():
+    flow = in_room()
+    assert of(press(flow, "#3"), QueryRoll) == [QueryRoll()]
+    out = flow.handle(RollCall((RollEntry(1, None, False, True),
+                                RollEntry(2, "/names/p.wav", True, False, 1))))
+    assert prompts(out) == [P.ROLL_SEAT, P.ROLL_NO_NAME, P.ROLL_TALKING,
+                            P.ROLL_SEAT, P.ROLL_MUTED, P.ROLL_IN_SEPAREE, P.PARTICIPANT_COUNT]
+    assert [a.path for a in of(out, PlayFile)] == ["/names/p.wav"]
+    assert all(p.barge_in for p in of(out, Play) + of(out, PlayFile))   # any key stops it
+    assert [dict(p.params) for p in of(out, Play)][-1] == {"count": 2}
+    press(flow, "#3")
+    assert prompts(flow.handle(RollCall(None))) == [P.MODERATOR_ONLY]

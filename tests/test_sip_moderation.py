@@ -5,7 +5,7 @@ moderator's mute (`[conference] self_unmute = false`).
 Four baresip phones, each playing its own tone, dial in through the IVR with the booking's PINs
 (RFC 4733 digits): the moderator m (seat 1), then a, b, c (seats 2-4).
   * #6 2 # mutes a: nobody hears a's tone any more, everybody else is still heard; a's own *6
-    is refused (it stays muted);
+    is refused (it stays muted); the roll call (#3) has a muted and the others talking;
   * #8 mutes every participant (lecture mode): they all hear m, m hears none of them; #9 lifts it;
   * #4 locks: a fifth phone with the participant PIN is refused and hung up ("conference
     locked" in its call record), the four stay;
@@ -102,6 +102,13 @@ def _run(tmp: Path) -> dict:
             mark("seat_muted")
             await asyncio.sleep(2.5)
             mark("seat_muted_end")
+            # #3: the roll call, as the moderator hears it (its presence watches the talk)
+            out["roll"] = voice.roll_call(calls["m"])
+            out["roll_by_participant"] = voice.roll_call(calls["b"])
+            await asyncio.to_thread(phones["m"].send_digits, "#3")
+            await asyncio.sleep(0.5)
+            await settle(voice)
+            out["m_state_after_roll"] = voice.drivers[calls["m"]].flow.state
             # #8: lecture mode; #9 lifts it for everyone, a included
             await moderator(voice, calls, "#8")
             await voice.wait_for(lambda: all(conf.muted(calls[n]) for n in "abc"), 15)
@@ -187,6 +194,15 @@ def test_a_muted_seat_is_heard_by_nobody_and_cannot_unmute_itself(run):
             assert power(run, who, "seat_muted", other) >= HEARD, (who, other)
     for other in "mbc":                       # a still hears everyone
         assert power(run, "a", "seat_muted", other) >= HEARD, other
+
+
+def test_the_roll_call_says_who_is_muted_and_who_talks(run):
+    entries = run["roll"].entries
+    assert [(e.seat, e.muted, e.separee) for e in entries] == [
+        (1, False, 0), (2, True, 0), (3, False, 0), (4, False, 0)]
+    assert all(e.talking for e in entries if e.seat in (1, 3, 4))   # each phone plays a tone
+    assert run["roll_by_participant"].entries is None
+    assert run["m_state_after_roll"] is State.IN_CONFERENCE
 
 
 def test_in_lecture_mode_only_the_moderator_is_heard(run):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from bot.conference.mixer import Role
 from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
@@ -32,6 +33,9 @@ class Members:
     def __init__(self, voice) -> None:
         self.voice = voice
         self.conf = Conferences()
+        # a moderator present watches its conference's talk (its roll call says who talks);
+        # the watch ends when it leaves
+        self._watches: dict[str, Callable[[], None]] = {}
 
     # ---- operations (the keypad, and later the operator desk and the control socket) ----------
 
@@ -101,6 +105,19 @@ class Members:
         toggled = {f.muted for f in change.facts if isinstance(f, MemberMuted)} | {
             f.locked for f in change.facts if isinstance(f, LockChanged)}
         return ev.AskAnswered(now_on=toggled.pop() if len(toggled) == 1 else None)
+
+    def roll_call(self, call: str, talking) -> ev.RollCall:
+        """Every member of `call`'s conference by seat, for its moderator (or the superuser):
+        name, muted, talking (`talking(call)`: the talk detector, which reads the levels of
+        watched rooms only), séparée."""
+        seat = self.conf.seat_of(call)
+        if seat is None or seat.role not in (Role.MODERATOR, Role.OPERATOR):
+            return ev.RollCall(None)
+        numbers = {room: n for n, room in self.conf.separees(seat.conference).items()}
+        return ev.RollCall(tuple(
+            ev.RollEntry(s.seat, s.name, self.conf.muted(s.call), talking(s.call),
+                         numbers.get(s.room, 0))
+            for s in sorted(self.conf.members(seat.conference), key=lambda s: s.seat)))
 
     def login(self, call: str, pin: str) -> ev.LoginChecked:
         """`call` entered a personal PIN: a moderator of `[[moderators]]` for this conference
@@ -185,6 +202,8 @@ class Members:
                 at = v._now()
                 v._record(lambda s: s.call_joined(call, conference, at))
                 v.talkwatch.placed(call, conference)
+                if role in (Role.MODERATOR, Role.OPERATOR):
+                    self._watch(call, conference)
                 s = self.conf.seat_of(call)
                 if s is not None and s.name is not None:
                     self._transcribe(call, s.name)
@@ -193,6 +212,7 @@ class Members:
                 at = v._now()
                 v._record(lambda s: s.call_left(call, at))
                 v.talkwatch.placed(call, None)
+                self._unwatch(call)
             case MemberMoved(call, source, target, seat, by):
                 log.info("%s moved from %r to %r (seat %d) by %s", call, source, target, seat, by)
                 at = v._now()
@@ -228,6 +248,9 @@ class Members:
                 log.info("%r %s by %s", conference, "locked" if locked else "unlocked", by)
             case RoleChanged(call, role, who):
                 log.info("%s logged in as %s (%s)", call, who, role.name.lower())
+                s = self.conf.seat_of(call)
+                if s is not None:
+                    self._watch(call, s.conference)
             case ConferenceLocked(call, conference):
                 log.info("%s for %r refused: locked", call, conference)
             case RoomFull(call, conference, count, limit):
@@ -237,6 +260,15 @@ class Members:
                 v.announcer.forget(conference)
                 if v.names is not None:
                     v.names.room_idle(conference)
+
+    def _watch(self, call: str, conference: str) -> None:
+        if call not in self._watches:
+            self._watches[call] = self.voice.watch_talk(conference)
+
+    def _unwatch(self, call: str) -> None:
+        unwatch = self._watches.pop(call, None)
+        if unwatch is not None:
+            unwatch()
 
     def _tell_or_end(self, call: str, event, cause: str) -> None:
         """Its flow says why and hangs up; a call without one (an invitee, a referred leg) is

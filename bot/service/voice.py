@@ -193,6 +193,10 @@ class VoiceService(CallEvents):
         """One owner operation on `by`'s behalf (the keypad's `ivr.events.Ask`)."""
         return self.members.ask(op, args, by)
 
+    def roll_call(self, call: str) -> ev.RollCall:
+        """`call` (a moderator) asks who is in its conference."""
+        return self.members.roll_call(call, self.talk.is_talking)
+
     def login(self, call: str, pin: str) -> ev.LoginChecked:
         """A personal PIN entered in a conference (`[[moderators]]`)."""
         return self.members.login(call, pin)
