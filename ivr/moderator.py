@@ -36,7 +36,7 @@ class ModeratorSteps:
     # ---- a moderator names a participant (I3) --------------------------------------------------
 
     def _key_name_member(self) -> list:
-        if self.role is not Role.MODERATOR:
+        if self.role not in (Role.MODERATOR, Role.OPERATOR):
             return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.matcher.reset()
         return self._ask(State.NAME_WHO, [P.NAME_WHO], 3)

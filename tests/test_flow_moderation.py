@@ -164,6 +164,9 @@ def test_the_superuser_is_told_so_and_a_pin_for_another_conference_is_no_strike(
     press(flow, "77112233#")
     assert prompts(flow.handle(LoginChecked(Role.OPERATOR))) == [P.LOGGED_IN_SUPERUSER]
     assert flow.role is Role.OPERATOR
+    assert prompts(press(flow, "#6")) == [P.MUTE_SEAT_WHO]    # a moderator's keys work too
+    press(flow, "#")
+    assert prompts(press(flow, "*2")) == [P.NAME_WHO]
 
 
 def test_wrong_personal_pins_count_towards_the_callers_lockout():
