@@ -422,6 +422,9 @@ def test_whether_a_participant_may_unmute_after_a_moderators_mute_is_the_confere
     c.set_muted("p", False, by="m")                         # the moderator lifts it
     c.set_muted("p", True)
     assert c.toggle_muted("p").facts == (MemberMuted("p", False, "p"),)
+    c.set_muted("r", True, by="m")
+    c.promote("r", Role.MODERATOR, "Eva")                   # a moderator now: its own voice
+    assert c.toggle_muted("r").facts == (MemberMuted("r", False, "r"),)
     c.open(CONF, ConferenceKind.BOOKED, 10, self_unmute=True)
     c.mute_all(CONF, True, by="m")
     assert c.toggle_muted("p").facts == (MemberMuted("p", False, "p"),)

@@ -235,6 +235,7 @@ class Conferences(ConferenceState):
         self._seated(call)
         self._allow(by, Action.MUTE, call)
         if (not muted and by == call and call in self._muted_by
+                and self._role(call) is Role.PARTICIPANT
                 and not self._conferences[self._members[call].conference].self_unmute):
             raise MutedByModerator(f"{call} was muted by {self._muted_by[call]}")
         return self._mute((call,), muted, by)
