@@ -273,4 +273,5 @@ KEY_HANDLERS: dict[KeyAction, Callable[[ConferenceSteps], list]] = {
     KeyAction.MUTE_ALL: C._key_mute_all, KeyAction.UNMUTE_ALL: C._key_unmute_all,
     KeyAction.LOCK: C._key_lock, KeyAction.END_CONFERENCE: C._key_end_conference,
     KeyAction.LOGIN: C._key_login, KeyAction.ROLL_CALL: C._key_roll_call,
+    KeyAction.MOVE_SEAT: C._key_move_seat,
 }

@@ -39,13 +39,15 @@ class KeyAction(enum.Enum):
     END_CONFERENCE = "end_conference"   # moderators: end it for everyone (after a 1 to confirm)
     LOGIN = "login"                # anyone: log in as a moderator with a personal PIN
     ROLL_CALL = "roll_call"        # moderators: who is here (seat, name, muted, talking, room)
+    MOVE_SEAT = "move_seat"        # moderators: a seat into a séparée, or back (room 0)
 
 
 # what only moderators (and the superuser) may do; the help reads them to those only
 MODERATOR_ACTIONS = frozenset({KeyAction.NAME_MEMBER, KeyAction.SEPAREE, KeyAction.CONSULT,
                                KeyAction.BRING_BACK, KeyAction.MUTE_SEAT, KeyAction.REMOVE_SEAT,
                                KeyAction.MUTE_ALL, KeyAction.UNMUTE_ALL, KeyAction.LOCK,
-                               KeyAction.END_CONFERENCE, KeyAction.ROLL_CALL})
+                               KeyAction.END_CONFERENCE, KeyAction.ROLL_CALL,
+                               KeyAction.MOVE_SEAT})
 
 # Like common bridges (Webex/Zoom-style *6 mute, *# count, *0 leave-the-call desks); the
 # moderator's room commands start with #:
@@ -54,7 +56,7 @@ DEFAULT_KEYPAD: dict[str, str] = {
     "*7": "volume_up", "*0": "leave", "*5": "invite", "*2": "name_member", "*8": "login",
     "#1": "separee", "#2": "consult", "#0": "bring_back", "#4": "lock", "#5": "remove_seat",
     "#6": "mute_seat", "#8": "mute_all", "#9": "unmute_all", "#7": "end_conference",
-    "#3": "roll_call",
+    "#3": "roll_call", "##": "move_seat",
 }
 
 KEY_PATTERN = re.compile(r"^[0-9*#]{1,4}$")

@@ -11,7 +11,7 @@ perform I/O and must not keep conference state.
 from __future__ import annotations
 
 from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
-                                       mute_participants, mute_seat, remove_seat,
+                                       move_seat, mute_participants, mute_seat, remove_seat,
                                        separee_of_seats, toggle_lock)
 from bot.conference.rooms import Role
 from ivr.events import (Ask, AssignName, CheckLogin, DigitPressed, Level, LoginChecked, Log,
@@ -104,6 +104,9 @@ class ModeratorSteps:
     def _key_remove_seat(self) -> list:
         return self._moderator_asks(KeyAction.REMOVE_SEAT, P.REMOVE_SEAT_WHO)
 
+    def _key_move_seat(self) -> list:
+        return self._moderator_asks(KeyAction.MOVE_SEAT, P.MOVE_SEAT_WHO)
+
     def _moderator_now(self, action: KeyAction, ask: Ask) -> list:
         """A moderator's command without operands, asked of the owner at once."""
         if self.role not in (Role.MODERATOR, Role.OPERATOR):
@@ -155,6 +158,8 @@ class ModeratorSteps:
                 ask = Ask(mute_seat, (numbers[0],))
             case KeyAction.REMOVE_SEAT if len(numbers) == 1:
                 ask = Ask(remove_seat, (numbers[0],))
+            case KeyAction.MOVE_SEAT if len(numbers) == 2:
+                ask = Ask(move_seat, (numbers[0], numbers[1]))
             case _:
                 return out + [self._play(P.INVALID_INPUT, barge_in=True)]
         self.moderating = (action, numbers[0] if numbers else 0)

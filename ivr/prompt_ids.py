@@ -63,12 +63,14 @@ class PromptId(enum.Enum):
     KEY_END_CONFERENCE = "key_end_conference"
     KEY_LOGIN = "key_login"
     KEY_ROLL_CALL = "key_roll_call"
+    KEY_MOVE_SEAT = "key_move_seat"
     NAME_WHO = "name_who"                        # moderator names a participant: whom?
     SEPAREE_WHO = "separee_who"                  # moderator: the seats for a séparée
     CONSULT_WHO = "consult_who"                  # moderator: the seat for a 1:1 talk
     BRING_BACK_WHICH = "bring_back_which"        # moderator: which séparée comes back
     MUTE_SEAT_WHO = "mute_seat_who"              # moderator: whom to mute or unmute
     REMOVE_SEAT_WHO = "remove_seat_who"          # moderator: whom to remove
+    MOVE_SEAT_WHO = "move_seat_who"              # moderator: whom to move, and where
     SEAT_MUTED = "seat_muted"                    # {seat}: told to the moderator
     SEAT_UNMUTED = "seat_unmuted"                # {seat}
     SEAT_REMOVED = "seat_removed"                # {seat}

@@ -93,10 +93,10 @@ def test_help_reads_out_the_configured_keypad_in_action_order():
     assert all(p.barge_in for p in plays)           # any key stops the whole list
     # a moderator hears its own commands too
     heard = prompts(press(in_room(moderator=True), "*1"))
-    assert heard[-11:] == [
+    assert heard[-12:] == [
         P.KEY_NAME_MEMBER, P.KEY_SEPAREE, P.KEY_CONSULT, P.KEY_BRING_BACK, P.KEY_MUTE_SEAT,
         P.KEY_REMOVE_SEAT, P.KEY_MUTE_ALL, P.KEY_UNMUTE_ALL, P.KEY_LOCK, P.KEY_END_CONFERENCE,
-        P.KEY_ROLL_CALL]
+        P.KEY_ROLL_CALL, P.KEY_MOVE_SEAT]
     assert P.KEY_LOGIN not in heard                     # a moderator needs no login
 
 

@@ -5,7 +5,7 @@ what a moved caller is told. The owner's side is tests/test_owner.py and test_mo
 tests/test_sip_separee.py runs the same keys with real phones."""
 from bot.conference.endwatch import Closing
 from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
-                                       mute_participants, mute_seat, remove_seat,
+                                       move_seat, mute_participants, mute_seat, remove_seat,
                                        separee_of_seats, toggle_lock)
 from flow_fixtures import BOOKING, T0, answer, config, new_flow, of, press, prompts
 from bot.conference.rooms import Role
@@ -60,7 +60,7 @@ def test_a_wrong_entry_or_a_refusal_is_said_never_silence():
 
 def test_a_participant_is_told_the_commands_are_the_moderators():
     flow = in_room(moderator=False)
-    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4", "#7", "#3"):
+    for keys in ("#1", "#2", "#0", "#6", "#5", "#8", "#9", "#4", "#7", "#3", "##"):
         out = press(flow, keys)
         assert prompts(out) == [P.MODERATOR_ONLY] and of(out, Ask) == []
         assert flow.state is State.IN_CONFERENCE
@@ -200,3 +200,15 @@ def test_the_roll_call_reads_each_seat_with_its_name_state_and_room():
     assert [dict(p.params) for p in of(out, Play)][-1] == {"count": 2}
     press(flow, "#3")
     assert prompts(flow.handle(RollCall(None))) == [P.MODERATOR_ONLY]
+
+
+def test_a_seat_is_moved_by_its_number_a_star_and_the_room_number():
+    flow = in_room()
+    assert prompts(press(flow, "##")) == [P.MOVE_SEAT_WHO] and flow.state is State.SEATS
+    assert of(press(flow, "4*1#"), Ask) == [Ask(move_seat, (4, 1))]
+    assert prompts(flow.handle(AskAnswered())) == [P.DONE]
+    press(flow, "##")
+    assert of(press(flow, "4*0#"), Ask) == [Ask(move_seat, (4, 0))]     # back to the main room
+    press(flow, "##")
+    out = press(flow, "4#")                                  # no room given
+    assert of(out, Ask) == [] and prompts(out) == [P.INVALID_INPUT]

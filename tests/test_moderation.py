@@ -6,7 +6,7 @@ from bot.conference.facts import (ConferenceClosed, ConferenceEnded, ConferenceL
                                   NoSuchSeat, NoSuchSeparee, NotAllowed, SepareeOpened)
 from bot.conference.mixer import Role
 from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
-                                       mute_participants,
+                                       move_seat, mute_participants,
                                        mute_seat, remove_seat, separee_of_seats, toggle_lock)
 from bot.conference.owner import ConferenceKind, Conferences
 
@@ -102,3 +102,17 @@ def test_ending_takes_everyone_out_of_every_room_at_once_and_closes_the_conferen
     assert out.facts[0] == ConferenceEnded(CONF, "m", ("m", "p", "q", "r"))
     assert ConferenceClosed(CONF) in out.facts and hears(c) == set()
     assert all(c.seat_of(x) is None for x in "mpqr") and CONF not in c.conferences()
+
+
+def test_a_seat_moves_into_an_open_separee_and_back_by_numbers():
+    c = lecture()
+    separee_of_seats(c, (2, 3), by="m")
+    with pytest.raises(NoSuchSeparee):
+        move_seat(c, 4, 2, by="m")
+    with pytest.raises(NotAllowed):
+        move_seat(c, 4, 1, by="p")                       # a participant moves nobody
+    move_seat(c, 4, 1, by="m")
+    assert {s.call for s in c.in_room("CB-1~s1")} == {"p", "q", "r"}
+    assert ("p", "r") in hears(c) and ("m", "r") not in hears(c)
+    move_seat(c, 4, 0, by="m")                           # 0: the main room
+    assert c.seat_of("r").room == CONF and ("m", "r") in hears(c)

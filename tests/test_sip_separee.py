@@ -4,7 +4,8 @@ Five baresip phones, each playing its own tone, dial in through the IVR with the
 (RFC 4733 digits): the moderator first (seat 1), then a, b, c, d (seats 2-5). The moderator
 presses #1 2*3*# — a and b go into séparée 1: each hears the other and nobody else, and the
 main room (the moderator, c, d) hears neither of them, at the noise floor of an FFT on each
-recording. A participant's #1 opens nothing. Then #0 # brings everyone back and all hear all.
+recording. A participant's #1 opens nothing. ## 4*1# moves c into the séparée too. Then #0 #
+brings everyone back and all hear all.
 Phases are cut out of the recordings by sample index (sipfixtures.Baresip.recorded_samples)."""
 from __future__ import annotations
 
@@ -84,6 +85,14 @@ def _run(tmp: Path) -> dict:
             mark("separee")
             await asyncio.sleep(2.5)
             mark("separee_end")
+            # ## 4*1#: c (seat 4) joins the séparée by its number
+            await settle(voice)
+            await asyncio.to_thread(phones["m"].send_digits, "##")
+            await until_asking(voice, calls["m"], State.SEATS)
+            await asyncio.to_thread(phones["m"].send_digits, "4*1#")
+            await voice.wait_for(lambda: len(voice.rooms().get(sep, ())) == 3, 15)
+            out["moved"] = sorted(n for n, c in calls.items() if c in voice.rooms().get(sep, ()))
+            out["moved_flow_room"] = voice.drivers[calls["c"]].flow.room
             # back: #0 and # alone (every séparée)
             await asyncio.to_thread(phones["m"].send_digits, "#0")
             await until_asking(voice, calls["m"], State.SEATS)
@@ -129,6 +138,10 @@ def test_the_keys_open_seats_two_and_three_into_separee_one(run):
     room = next(r for r in run["rooms"] if "~" not in r)
     assert run["rooms"] == {room: ["c", "d", "m"], f"{room}~s1": ["a", "b"]}
     assert run["flow_rooms"]["a"] == f"{room}~s1" and run["flow_rooms"]["m"] == room
+
+
+def test_a_seat_is_moved_into_the_separee_by_its_number(run):
+    assert run["moved"] == ["a", "b", "c"] and run["moved_flow_room"].endswith("~s1")
 
 
 def test_the_separee_members_hear_only_each_other(run):

@@ -85,3 +85,16 @@ def toggle_lock(c: Conferences, *, by: str) -> Change:
 def end_conference(c: Conferences, *, by: str) -> Change:
     """End the moderator's conference for everyone."""
     return c.end(_conference(c, by), by)
+
+
+def move_seat(c: Conferences, seat: int, room: int, *, by: str) -> Change:
+    """Move the member in `seat` into séparée `room` of the moderator's conference (0: back
+    to the main room)."""
+    conference = _conference(c, by)
+    (call,) = _calls(c, conference, (seat,))
+    if room == 0:
+        return c.move(call, conference, by)
+    rooms = c.separees(conference)
+    if room not in rooms:
+        raise NoSuchSeparee(room)
+    return c.move(call, rooms[room], by)
