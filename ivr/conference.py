@@ -19,7 +19,7 @@ from ivr.events import (Ask, AskAnswered, BridgeInvitee, DialOut, DialOutcome, D
                         PromptId, QueryRoomCount, Refusal, Removed, RoomCount, Timer, params)
 from ivr.guard import DialVerdict
 from ivr.keypad import MODERATOR_ACTIONS, KeyAction, Keypad, Match
-from ivr.moderator import ModeratorSteps
+from ivr.moderator import SEAT_QUESTIONS, ModeratorSteps
 from ivr.steps import IllegalEvent, State
 
 P = PromptId
@@ -266,12 +266,9 @@ KEY_HANDLERS: dict[KeyAction, Callable[[ConferenceSteps], list]] = {
     KeyAction.TALK_LOUDER: C._key_talk_louder, KeyAction.TALK_SOFTER: C._key_talk_softer,
     KeyAction.LEAVE: C._key_leave, KeyAction.INVITE: C._key_invite,
     KeyAction.NAME_MEMBER: C._key_name_member,
-    KeyAction.SEPAREE: C._key_separee,
-    KeyAction.CONSULT: C._key_consult,
-    KeyAction.BRING_BACK: C._key_bring_back,
-    KeyAction.MUTE_SEAT: C._key_mute_seat, KeyAction.REMOVE_SEAT: C._key_remove_seat,
     KeyAction.MUTE_ALL: C._key_mute_all, KeyAction.UNMUTE_ALL: C._key_unmute_all,
     KeyAction.LOCK: C._key_lock, KeyAction.END_CONFERENCE: C._key_end_conference,
     KeyAction.LOGIN: C._key_login, KeyAction.ROLL_CALL: C._key_roll_call,
-    KeyAction.MOVE_SEAT: C._key_move_seat,
+    # the commands that ask for seat numbers first: one handler, the question from the table
+    **{a: (lambda steps, a=a: steps._moderator_asks(a)) for a in SEAT_QUESTIONS},
 }

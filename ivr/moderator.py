@@ -24,6 +24,14 @@ from ivr.steps import IllegalEvent, State
 P = PromptId
 
 
+# the moderator's commands that ask for seat / séparée numbers first, and what they ask
+SEAT_QUESTIONS: dict[KeyAction, PromptId] = {
+    KeyAction.SEPAREE: P.SEPAREE_WHO, KeyAction.CONSULT: P.CONSULT_WHO,
+    KeyAction.BRING_BACK: P.BRING_BACK_WHICH, KeyAction.MUTE_SEAT: P.MUTE_SEAT_WHO,
+    KeyAction.REMOVE_SEAT: P.REMOVE_SEAT_WHO, KeyAction.MOVE_SEAT: P.MOVE_SEAT_WHO,
+}
+
+
 class ModeratorSteps:
     naming_for = 0               # the position a moderator is naming (0: the last who joined)
     name_for_candidate: str | None = None
@@ -82,30 +90,15 @@ class ModeratorSteps:
 
     # ---- a moderator's room commands: séparées, 1:1 consultation, bringing back (C3) -----------
 
-    def _moderator_asks(self, action: KeyAction, prompt: PromptId) -> list:
+    def _moderator_asks(self, action: KeyAction) -> list:
+        """A command of SEAT_QUESTIONS: its question, then `_seats_key` collects the numbers."""
+        prompt = SEAT_QUESTIONS[action]
         if self.role not in (Role.MODERATOR, Role.OPERATOR):
             return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.matcher.reset()
         self.seats_for = action
         return self._ask(State.SEATS, [prompt], 16)
 
-    def _key_separee(self) -> list:
-        return self._moderator_asks(KeyAction.SEPAREE, P.SEPAREE_WHO)
-
-    def _key_consult(self) -> list:
-        return self._moderator_asks(KeyAction.CONSULT, P.CONSULT_WHO)
-
-    def _key_bring_back(self) -> list:
-        return self._moderator_asks(KeyAction.BRING_BACK, P.BRING_BACK_WHICH)
-
-    def _key_mute_seat(self) -> list:
-        return self._moderator_asks(KeyAction.MUTE_SEAT, P.MUTE_SEAT_WHO)
-
-    def _key_remove_seat(self) -> list:
-        return self._moderator_asks(KeyAction.REMOVE_SEAT, P.REMOVE_SEAT_WHO)
-
-    def _key_move_seat(self) -> list:
-        return self._moderator_asks(KeyAction.MOVE_SEAT, P.MOVE_SEAT_WHO)
 
     def _moderator_now(self, action: KeyAction, ask: Ask) -> list:
         """A moderator's command without operands, asked of the owner at once."""

@@ -110,6 +110,27 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     return data, rate
 
 
+class Phases:
+    """Phases of a call cut out of each phone's recording by sample index (not wall-clock
+    offsets): `mark(name)` where a phase starts, `mark(name + "_end")` where it ends, and after
+    the call `cut(phases)` → ({phone: {phase: samples}}, rate)."""
+
+    def __init__(self, phones: dict) -> None:
+        self.phones, self.marks = phones, {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = {n: p.recorded_samples() for n, p in self.phones.items()}
+
+    def cut(self, phases) -> tuple[dict, int]:
+        out, rate = {}, 0
+        for n, p in self.phones.items():
+            rec = p.recording()
+            assert rec is not None, p.log()
+            samples, rate = read_wav(rec)
+            out[n] = {ph: samples[self.marks[ph][n]:self.marks[f"{ph}_end"][n]] for ph in phases}
+        return out, rate
+
+
 def tone_power(samples: np.ndarray, rate: int, freq: float, width: float = 15.0) -> float:
     """RMS amplitude of the signal within ±width Hz of freq (Hann-windowed FFT)."""
     if len(samples) < rate // 10:

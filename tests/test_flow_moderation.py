@@ -212,3 +212,9 @@ def test_a_seat_is_moved_by_its_number_a_star_and_the_room_number():
     press(flow, "##")
     out = press(flow, "4#")                                  # no room given
     assert of(out, Ask) == [] and prompts(out) == [P.INVALID_INPUT]
+
+
+def test_every_keypad_action_has_its_handler_and_its_help_line():
+    from ivr.conference import KEY_HANDLERS, KEY_PROMPT
+    from ivr.keypad import KeyAction
+    assert set(KEY_HANDLERS) == set(KeyAction) == set(KEY_PROMPT)

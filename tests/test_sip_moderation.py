@@ -62,11 +62,9 @@ def _run(tmp: Path) -> dict:
                        moderators=(ModeratorSettings("Olga", SUPERUSER_PIN, superuser=True),))
     ctx = sf.ivr_context(settings, tmp, store=store)
     port, room = settings.sip.port, booking.reference
-    marks: dict[str, dict[str, int]] = {}
+    phases = sf.Phases(phones)
+    mark = phases.mark
     out: dict = {}
-
-    def mark(name: str) -> None:
-        marks[name] = {n: p.recorded_samples() for n, p in phones.items()}
 
     async def settle(voice) -> None:
         await voice.wait_for(lambda: quiet(voice), 30)
@@ -167,12 +165,8 @@ def _run(tmp: Path) -> dict:
 
     asyncio.run(scenario())
     out["records"] = {r.call_id: r for r in store.call_records()}
-    for n, p in phones.items():
-        rec = p.recording()
-        assert rec is not None, p.log()
-        samples, rate = sf.read_wav(rec)
-        out[n] = {phase: samples[marks[phase][n]:marks[f"{phase}_end"][n]] for phase in PHASES}
-        out["rate"] = rate
+    cut, out["rate"] = phases.cut(PHASES)
+    out.update(cut)
     return out
 
 

@@ -47,11 +47,9 @@ def _run(tmp: Path) -> dict:
     ctx = sf.ivr_context(settings, tmp, store=store)
     port, room = settings.sip.port, booking.reference
     sep = f"{room}~s1"
-    marks: dict[str, dict[str, int]] = {}
+    phases = sf.Phases(phones)
+    mark = phases.mark
     out: dict = {}
-
-    def mark(name: str) -> None:
-        marks[name] = {n: p.recorded_samples() for n, p in phones.items()}
 
     async def settle(voice) -> None:
         await voice.wait_for(lambda: quiet(voice), 30)
@@ -113,13 +111,8 @@ def _run(tmp: Path) -> dict:
             await voice.stop()
 
     asyncio.run(scenario())
-    for n, p in phones.items():
-        rec = p.recording()
-        assert rec is not None, p.log()
-        samples, rate = sf.read_wav(rec)
-        out[n] = {phase: samples[marks[phase][n]:marks[f"{phase}_end"][n]]
-                  for phase in ("separee", "back")}
-        out["rate"] = rate
+    cut, out["rate"] = phases.cut(("separee", "back"))
+    out.update(cut)
     return out
 
 
