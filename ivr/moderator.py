@@ -1,9 +1,10 @@
 """A moderator's keypad commands inside a conference (pure): naming a participant (I3),
-séparées and 1:1 consultations (C3), muting, removing and locking (C2).
+séparées, 1:1 consultations and moves (C3), muting, removing, locking, ending and the roll call
+(C2), and logging in with a personal PIN.
 
 Owns `ModeratorSteps`, the mixin of `ivr.conference.ConferenceSteps` with the handlers
 `ivr.conference.KEY_HANDLERS` maps the moderator's `KeyAction`s to and those
-`ivr.flow.TRANSITIONS` names for NAME_WHO, NAME_FOR_* and SEATS. Each command becomes one
+`ivr.flow.TRANSITIONS` names for NAME_WHO, NAME_FOR_*, SEATS, END_CONFIRM and LOGIN_PIN. Each command becomes one
 `Ask` of a `bot.conference.moderation` operation: the owner of conference state decides
 (permissions, seats, the net route change); the flow only says what came of it. Must not
 perform I/O and must not keep conference state.
@@ -55,7 +56,7 @@ class ModeratorSteps:
         if ev.digit == "*":
             return self._ask(State.NAME_WHO, [P.NAME_WHO], 3, fresh=False)
         if ev.digit != "#":
-            self.digits += ev.digit
+            self.digits += ev.digit if ev.digit.isdigit() else ""   # A-D (RFC 4733) are no digit
             return self._restart_input()
         number, self.digits = self.digits, ""
         self.naming_for = int(number) if number else 0
@@ -134,7 +135,7 @@ class ModeratorSteps:
     def _seats_key(self, ev: DigitPressed) -> list:
         """Seat (or séparée) numbers, each ended by '*'; '#' ends the entry."""
         if ev.digit != "#":
-            self.digits += ev.digit
+            self.digits += ev.digit if ev.digit.isdigit() or ev.digit == "*" else ""
             return self._restart_input()
         numbers = [int(n) for n in self.digits.split("*") if n]
         action, self.seats_for, self.digits = self.seats_for, None, ""

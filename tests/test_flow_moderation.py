@@ -218,3 +218,12 @@ def test_every_keypad_action_has_its_handler_and_its_help_line():
     from ivr.conference import KEY_HANDLERS, KEY_PROMPT
     from ivr.keypad import KeyAction
     assert set(KEY_HANDLERS) == set(KeyAction) == set(KEY_PROMPT)
+
+
+def test_keys_a_to_d_in_a_number_are_no_digits():
+    flow = in_room()
+    press(flow, "#1")
+    assert of(press(flow, "2A*3D*#"), Ask) == [Ask(separee_of_seats, ((2, 3),))]
+    press(flow, "*2")
+    press(flow, "B#")                               # as if '#' alone: whoever joined last
+    assert flow.naming_for == 0
