@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.conference.owner import Conferences
-from bot.conference.rooms import MAX_STEP, MIN_STEP, Direction, Role
+from bot.conference.rooms import MAX_STEP, MIN_STEP, MODERATING, Direction, Role
 from ivr.events import (Ask, AskAnswered, BridgeInvitee, DialOut, DialOutcome, DialOutResult,
                         DialPurpose, DigitPressed, Level, Log, Moved, MuteChanged, Params,
                         PromptId, QueryRoomCount, Refusal, Removed, RoomCount, Timer, params)
@@ -73,6 +73,8 @@ class ConferenceSteps(ModeratorSteps):
         out = self._cancel_timer(Timer.KEYPAD)
         if match is Match.NONE:
             return out
+        if action in MODERATOR_ACTIONS and self.role not in MODERATING:
+            return out + [self._play(P.MODERATOR_ONLY, barge_in=True)]
         return out + KEY_HANDLERS[action](self)
 
     def _set_muted(self, muted: bool | None) -> list:
@@ -137,7 +139,7 @@ class ConferenceSteps(ModeratorSteps):
         return [self._play(P.HELP_KEYS, barge_in=True)] + [
             self._play(prompt, barge_in=True, **dict(values))
             for prompt, values in help_prompts(
-                self.config.keypad, self.role in (Role.MODERATOR, Role.OPERATOR))]
+                self.config.keypad, self.role in MODERATING)]
 
     def _key_count(self) -> list:
         self.count_pending = True

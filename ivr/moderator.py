@@ -2,6 +2,9 @@
 séparées, 1:1 consultations and moves (C3), muting, removing, locking, ending and the roll call
 (C2), and logging in with a personal PIN.
 
+Only a moderator or the superuser reaches these handlers: `ConferenceSteps._conference_key`
+says "only a moderator can do that" to anyone else for every `MODERATOR_ACTIONS` key.
+
 Owns `ModeratorSteps`, the mixin of `ivr.conference.ConferenceSteps` with the handlers
 `ivr.conference.KEY_HANDLERS` maps the moderator's `KeyAction`s to and those
 `ivr.flow.TRANSITIONS` names for NAME_WHO, NAME_FOR_*, SEATS, END_CONFIRM and LOGIN_PIN. Each command becomes one
@@ -14,7 +17,7 @@ from __future__ import annotations
 from bot.conference.moderation import (bring_back_separee, consult_seat, end_conference,
                                        move_seat, mute_participants, mute_seat, remove_seat,
                                        separee_of_seats, toggle_lock)
-from bot.conference.rooms import Role
+from bot.conference.rooms import MODERATING, Role
 from ivr.events import (Ask, AssignName, CheckLogin, DigitPressed, Level, LoginChecked, Log,
                         NameAssigned, Play, PlayFile, PromptId, QueryRoll, RecordingDone,
                         RecordName, RollCall)
@@ -45,8 +48,6 @@ class ModeratorSteps:
     # ---- a moderator names a participant (I3) --------------------------------------------------
 
     def _key_name_member(self) -> list:
-        if self.role not in (Role.MODERATOR, Role.OPERATOR):
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.matcher.reset()
         return self._ask(State.NAME_WHO, [P.NAME_WHO], 3)
 
@@ -94,17 +95,12 @@ class ModeratorSteps:
     def _moderator_asks(self, action: KeyAction) -> list:
         """A command of SEAT_QUESTIONS: its question, then `_seats_key` collects the numbers."""
         prompt = SEAT_QUESTIONS[action]
-        if self.role not in (Role.MODERATOR, Role.OPERATOR):
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.matcher.reset()
         self.seats_for = action
         return self._ask(State.SEATS, [prompt], 16)
 
-
     def _moderator_now(self, action: KeyAction, ask: Ask) -> list:
         """A moderator's command without operands, asked of the owner at once."""
-        if self.role not in (Role.MODERATOR, Role.OPERATOR):
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.moderating = (action, 0)
         return [ask, self._said(action.value)]
 
@@ -118,8 +114,6 @@ class ModeratorSteps:
         return self._moderator_now(KeyAction.LOCK, Ask(toggle_lock, ()))
 
     def _key_end_conference(self) -> list:
-        if self.role not in (Role.MODERATOR, Role.OPERATOR):
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.matcher.reset()
         return self._ask(State.END_CONFIRM, [P.END_CONFIRM], 1)
 
@@ -162,8 +156,6 @@ class ModeratorSteps:
     # ---- roll call -----------------------------------------------------------------------------
 
     def _key_roll_call(self) -> list:
-        if self.role not in (Role.MODERATOR, Role.OPERATOR):
-            return [self._play(P.MODERATOR_ONLY, barge_in=True)]
         self.roll_pending = True
         return [QueryRoll()]
 
@@ -189,7 +181,7 @@ class ModeratorSteps:
     # ---- logging in with a personal PIN ([[moderators]]) ----------------------------------------
 
     def _key_login(self) -> list:
-        if self.role in (Role.MODERATOR, Role.OPERATOR):
+        if self.role in MODERATING:
             return [self._play(P.LOGGED_IN, barge_in=True)]
         self.matcher.reset()
         return self._ask(State.LOGIN_PIN, [P.LOGIN_PIN], self.config.pin_max_digits)

@@ -65,6 +65,9 @@ class Role(enum.Enum):
     OPERATOR = "operator"      # the superuser
 
 
+MODERATING = frozenset({Role.MODERATOR, Role.OPERATOR})   # the roles a moderator's keys work for
+
+
 class Direction(enum.Enum):
     TALK = "talk"      # how loud the member is heard by others
     LISTEN = "listen"  # how loud the member hears everything

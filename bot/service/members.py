@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 
 from bot.conference.mixer import Role
+from bot.conference.rooms import MODERATING
 from bot.conference.owner import (Change, ConferenceClosed, ConferenceKind, Conferences,
                                   MemberJoined, MemberLeft, MemberMoved, MemberMuted,
                                   MemberNamed, NotAllowed, RoomFull, Seat, SepareeClosed,
@@ -111,7 +112,7 @@ class Members:
         name, muted, talking (`talking(call)`: the talk detector, which reads the levels of
         watched rooms only), séparée."""
         seat = self.conf.seat_of(call)
-        if seat is None or seat.role not in (Role.MODERATOR, Role.OPERATOR):
+        if seat is None or seat.role not in MODERATING:
             return ev.RollCall(None)
         numbers = {room: n for n, room in self.conf.separees(seat.conference).items()}
         return ev.RollCall(tuple(
@@ -202,7 +203,7 @@ class Members:
                 at = v._now()
                 v._record(lambda s: s.call_joined(call, conference, at))
                 v.talkwatch.placed(call, conference)
-                if role in (Role.MODERATOR, Role.OPERATOR):
+                if role in MODERATING:
                     self._watch(call, conference)
                 s = self.conf.seat_of(call)
                 if s is not None and s.name is not None:
